@@ -14,8 +14,8 @@ namespace DetSeg.Metrics;
 /// </remarks>
 public sealed class ConfusionMatrix : IDisposable
 {
-    // [N x (N+1)]: the extra column collects predictions outside [0, N).
-    Tensor? counts;
+    // [(N+2) x (N+2)] bins; row/column 0 and N+1 collect targets/predictions outside [0, N).
+    Tensor? bins;
 
     /// <summary>Creates an empty matrix for <paramref name="numClasses"/> classes.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> &lt; 1.</exception>
@@ -34,24 +34,29 @@ public sealed class ConfusionMatrix : IDisposable
     {
         CheckInputs(pred, target);
         using var scope = NewDisposeScope();
-        long n = NumClasses;
-        var t = target.flatten().to(int64);
-        var p = pred.flatten().to(int64, t.device);
-        var valid = t.ge(0).logical_and(t.lt(n));
-        var p2 = where(p.ge(0).logical_and(p.lt(n)), p, n);          // out-of-range prediction -> column N
-        var index = where(valid, t * (n + 1) + p2, n * (n + 1));     // ignored target -> overflow bin
-        var bins = bincount(index, minlength: n * (n + 1) + 1).narrow(0, 0, n * (n + 1)).view(n, n + 1);
-        if (counts is null || counts.device_type != bins.device_type || counts.device_index != bins.device_index) { counts?.Dispose(); counts = bins.MoveToOuterDisposeScope(); }
-        else counts.add_(bins);
+        long n = NumClasses, side = n + 2;
+        // Clamping to [-1, N] folds every out-of-range value into the two border bins, so one
+        // bincount does the ignore-index work without a boolean mask or a host sync:
+        // index = (t + 1) * (N + 2) + (p + 1) = t * (N + 2) + p + (N + 3).
+        var index = target.flatten().to(int64).clamp(-1, n).mul_(side);
+        index.add_(pred.flatten().to(int64, index.device).clamp(-1, n)).add_(side + 1);
+        var batch = bincount(index, minlength: side * side).view(side, side);
+        if (bins is null || bins.device_type != batch.device_type || bins.device_index != batch.device_index)
+        {
+            bins?.Dispose();
+            bins = batch.MoveToOuterDisposeScope();
+        }
+        else bins.add_(batch);
     }
 
     /// <summary>Forgets all counts.</summary>
-    public void Reset() { counts?.Dispose(); counts = null; }
+    public void Reset() { bins?.Dispose(); bins = null; }
 
-    Tensor Counts => counts ?? zeros(NumClasses, NumClasses + 1, dtype: int64);
+    // [N x (N+2)]: the rows of valid targets; columns 0 and N+1 are predictions of no class.
+    Tensor Counts => bins is null ? zeros(NumClasses, NumClasses + 2, dtype: int64) : bins.narrow(0, 1, NumClasses);
 
     /// <summary>The N x N matrix (int64; rows actual, columns predicted).</summary>
-    public Tensor Value => Counts.narrow(1, 0, NumClasses);
+    public Tensor Value => Counts.narrow(1, 1, NumClasses);
 
     /// <summary>Per-class true positives.</summary>
     public Tensor TP => Value.diag();
