@@ -1,0 +1,148 @@
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Training;
+
+/// <summary>
+/// A snapshot of a training run: model weights (and BatchNorm buffers), optimizer state, the CPU random
+/// generator, the epoch and its metrics. Held in memory as bytes — a real copy, unlike the course's
+/// <c>model.state_dict()</c> which aliases the live weights — and saved as one file, atomically.
+/// </summary>
+/// <remarks>
+/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT1</c>, then four length-prefixed blocks:
+/// a UTF-8 JSON header (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>), TorchSharp's
+/// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, and the CPU generator state.
+/// </remarks>
+public sealed class Checkpoint
+{
+    const string Magic = "DETSEG-CKPT1";
+
+    /// <summary>The 0-based epoch after which the snapshot was taken.</summary>
+    public int Epoch { get; }
+
+    /// <summary>Figures by <c>"train/…"</c> and <c>"val/…"</c> name at that epoch.</summary>
+    public IReadOnlyDictionary<string, double> Metrics { get; }
+
+    /// <summary>Trainer bookkeeping (best value, epochs since best…), kept so a resume continues exactly.</summary>
+    public IReadOnlyDictionary<string, double> Extra { get; }
+
+    internal byte[] ModelBytes { get; }
+    internal byte[] OptimizerBytes { get; }
+    internal byte[] RngBytes { get; }
+
+    Checkpoint(int epoch, IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double> extra, byte[] model, byte[] optimizer, byte[] rng)
+        => (Epoch, Metrics, Extra, ModelBytes, OptimizerBytes, RngBytes) = (epoch, metrics, extra, model, optimizer, rng);
+
+    /// <summary>Copies the current state of <paramref name="model"/>, <paramref name="optimizer"/> and the CPU generator.</summary>
+    public static Checkpoint Capture(nn.Module model, optim.Optimizer? optimizer, int epoch,
+        IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double>? extra = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        byte[] m = Bytes(w => model.save(w));
+        byte[] o = optimizer switch
+        {
+            null => [],
+            TorchSharp.Modules.OptimizerHelper h => Bytes(h.save_state_dict),
+            _ => throw new ArgumentException($"Cannot snapshot optimizer {optimizer.GetType().Name}: it is not a TorchSharp OptimizerHelper.", nameof(optimizer)),
+        };
+        using var state = torch.random.get_rng_state();
+        byte[] rng = state.data<byte>().ToArray();
+        return new Checkpoint(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(extra ?? new Dictionary<string, double>()), m, o, rng);
+    }
+
+    /// <summary>Loads the weights into <paramref name="model"/> and, when given and saved, the optimizer state.</summary>
+    /// <param name="model">The model to load the weights into (same architecture).</param>
+    /// <param name="optimizer">The optimizer to load the state into; null skips it.</param>
+    /// <param name="restoreRng">Also restore the CPU generator (what <see cref="Trainer.Resume"/> needs for shuffles and augmentation to repeat).</param>
+    public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        using (var r = new BinaryReader(new MemoryStream(ModelBytes)))
+            model.load(r);
+        if (optimizer is TorchSharp.Modules.OptimizerHelper h && OptimizerBytes.Length > 0)
+            using (var r = new BinaryReader(new MemoryStream(OptimizerBytes)))
+                h.load_state_dict(r);
+        if (restoreRng && RngBytes.Length > 0)
+        {
+            using var state = torch.tensor(RngBytes, dtype: ScalarType.Byte);
+            torch.random.set_rng_state(state);
+        }
+    }
+
+    /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (temp file in the same folder, then rename).</summary>
+    public void Save(string path)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            using (var w = new BinaryWriter(fs, Encoding.UTF8))
+            {
+                w.Write(Encoding.ASCII.GetBytes(Magic));
+                var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra)));
+                foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes })
+                {
+                    w.Write((long)block.Length);
+                    w.Write(block);
+                }
+                w.Flush();
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is not a DetSeg checkpoint or is truncated; the message names it.</exception>
+    public static Checkpoint Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"No checkpoint at '{path}'.", path);
+        try
+        {
+            using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            var magic = Encoding.ASCII.GetString(r.ReadBytes(Magic.Length));
+            if (magic != Magic) throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
+            var blocks = new byte[4][];
+            for (int i = 0; i < 4; i++)
+            {
+                long n = r.ReadInt64();
+                if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position)
+                    throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i} claims {n} bytes).");
+                blocks[i] = r.ReadBytes((int)n);
+            }
+            var h = JsonSerializer.Deserialize<Header>(blocks[0]) ?? throw new InvalidDataException($"'{path}' has an empty header.");
+            return new Checkpoint(h.Epoch, Unfinite(h.Metrics), Unfinite(h.Extra), blocks[1], blocks[2], blocks[3]);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"'{path}' is truncated.", e);
+        }
+    }
+
+    static byte[] Bytes(Action<BinaryWriter> write)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+            write(w);
+        return ms.ToArray();
+    }
+
+    // JSON has no NaN/Infinity: store them as strings so a diverged run's checkpoint still saves.
+    internal static Dictionary<string, JsonElement> Finite(IReadOnlyDictionary<string, double> d) =>
+        d.ToDictionary(kv => kv.Key, kv => double.IsFinite(kv.Value) ? JsonSerializer.SerializeToElement(kv.Value) : JsonSerializer.SerializeToElement(kv.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+    internal static Dictionary<string, double> Unfinite(Dictionary<string, JsonElement>? d) =>
+        (d ?? []).ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind == JsonValueKind.String
+            ? double.Parse(kv.Value.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : kv.Value.GetDouble());
+
+    sealed record Header(int Epoch, Dictionary<string, JsonElement> Metrics, Dictionary<string, JsonElement> Extra);
+}

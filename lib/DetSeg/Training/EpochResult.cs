@@ -1,0 +1,25 @@
+namespace DetSeg.Training;
+
+/// <summary>What one pass over a loader produced: the loss, the image count and the task's metrics.</summary>
+/// <param name="Phase">Which phase ran.</param>
+/// <param name="Epoch">0-based epoch index (0 for a stand-alone <see cref="Trainer.OneEpoch"/>).</param>
+/// <param name="Metrics">All figures by name, including <c>"loss"</c> and <c>"num_images"</c>.</param>
+/// <param name="Seconds">Wall time of the pass.</param>
+/// <param name="NonFiniteLoss">A batch produced a NaN or infinite loss; the pass stopped there and the optimizer did not step on it.</param>
+public sealed record EpochResult(Phase Phase, int Epoch, IReadOnlyDictionary<string, double> Metrics, double Seconds, bool NonFiniteLoss = false)
+{
+    /// <summary>The image-weighted mean loss of the pass.</summary>
+    public double Loss => Metrics["loss"];
+
+    /// <summary>How many images (first dimension of the batches' first tensor) the pass saw.</summary>
+    public long NumImages => (long)Metrics["num_images"];
+
+    /// <summary>A figure by name.</summary>
+    /// <exception cref="KeyNotFoundException">The metrics object does not report <paramref name="name"/>; the message lists what it does report.</exception>
+    public double this[string name] => Metrics.TryGetValue(name, out var v) ? v
+        : throw new KeyNotFoundException($"No metric '{name}' in the {Phase} results; known: {string.Join(", ", Metrics.Keys)}.");
+
+    /// <summary>One line, e.g. <c>loss=0.3312 mean_iou=0.7012 num_images=136</c>.</summary>
+    public override string ToString() =>
+        string.Join(' ', Metrics.Select(kv => kv.Key == "num_images" ? $"{kv.Key}={kv.Value:0}" : $"{kv.Key}={kv.Value:0.0000}"));
+}

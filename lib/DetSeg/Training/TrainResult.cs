@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace DetSeg.Training;
+
+/// <summary>One epoch of <see cref="Trainer.Train"/>: training and validation results and the learning rate used.</summary>
+/// <param name="Epoch">0-based epoch index.</param>
+/// <param name="Train">The training pass.</param>
+/// <param name="Validation">The validation pass; null without a validation loader.</param>
+/// <param name="LearningRate">The first parameter group's learning rate during the epoch.</param>
+/// <param name="IsBest">Whether this epoch became the best checkpoint.</param>
+public sealed record EpochLog(int Epoch, EpochResult Train, EpochResult? Validation, double LearningRate, bool IsBest);
+
+/// <summary>Why training stopped.</summary>
+public enum StopReason
+{
+    /// <summary>All <see cref="TrainOptions.Epochs"/> ran.</summary>
+    Completed,
+    /// <summary>No improvement for <see cref="TrainOptions.Patience"/> epochs.</summary>
+    EarlyStopping,
+    /// <summary>A training loss was NaN or infinite.</summary>
+    NonFiniteLoss,
+}
+
+/// <summary>What <see cref="Trainer.Train"/> returns: the history, the best checkpoint and why it stopped.</summary>
+public sealed class TrainResult
+{
+    /// <summary>Every epoch, in order (including epochs run before a resume).</summary>
+    public required IReadOnlyList<EpochLog> History { get; init; }
+
+    /// <summary>The best epoch's snapshot (in memory; also <c>best.ckpt</c> on disk when the run is named). Null if no epoch had a finite monitored value.</summary>
+    public Checkpoint? Best { get; init; }
+
+    /// <summary>Why training stopped.</summary>
+    public required StopReason StopReason { get; init; }
+
+    /// <summary>The printed stop message, e.g. <c>No improvement in val mean_iou for 5 epochs (best 0.8123 at epoch 12): stopping.</c></summary>
+    public required string StopMessage { get; init; }
+
+    /// <summary>The options that produced it (monitor, direction, run folder).</summary>
+    public required TrainOptions Options { get; init; }
+
+    /// <summary>The best epoch (0-based), or -1.</summary>
+    public int BestEpoch => Best?.Epoch ?? -1;
+
+    /// <summary>The monitored value at the best epoch, or NaN.</summary>
+    public double BestValue => Best is null ? double.NaN : Best.Extra["best_value"];
+
+    /// <summary>A metric's values per epoch for one phase (NaN where absent), e.g. <c>Series(Phase.Validation, "mean_iou")</c>.</summary>
+    public double[] Series(Phase phase, string metric) => History.Select(h =>
+        (phase == Phase.Training ? h.Train : h.Validation) is { } r && r.Metrics.TryGetValue(metric, out var v) ? v : double.NaN).ToArray();
+
+    /// <summary>All metric names seen in training or validation, in first-seen order.</summary>
+    public IReadOnlyList<string> MetricNames => History.SelectMany(h => h.Train.Metrics.Keys.Concat(h.Validation?.Metrics.Keys ?? [])).Distinct().ToList();
+
+    /// <summary>The history as the JSON written to <c>metrics.json</c>.</summary>
+    public string ToJson() => ToJsonNode(History, Options, Best, StopMessage).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    internal static JsonObject ToJsonNode(IEnumerable<EpochLog> history, TrainOptions o, Checkpoint? best, string? stop)
+    {
+        var epochs = new JsonArray();
+        foreach (var h in history)
+        {
+            var e = new JsonObject { ["epoch"] = h.Epoch, ["lr"] = h.LearningRate, ["is_best"] = h.IsBest, ["train"] = Node(h.Train) };
+            if (h.Validation is not null) e["val"] = Node(h.Validation);
+            epochs.Add(e);
+        }
+        return new JsonObject
+        {
+            ["monitor"] = o.Monitor,
+            ["monitor_phase"] = o.MonitorPhase.ToString(),
+            ["higher_is_better"] = o.HigherIsBetter,
+            ["patience"] = o.Patience,
+            ["best_epoch"] = best?.Epoch ?? -1,
+            ["best_value"] = best is null ? null : JsonValue.Create(Checkpoint.Finite(new Dictionary<string, double> { ["v"] = best.Extra["best_value"] })["v"]),
+            ["stop"] = stop,
+            ["history"] = epochs,
+        };
+    }
+
+    static JsonObject Node(EpochResult r)
+    {
+        var o = new JsonObject { ["seconds"] = Math.Round(r.Seconds, 3), ["non_finite_loss"] = r.NonFiniteLoss };
+        foreach (var (k, v) in Checkpoint.Finite(r.Metrics)) o[k] = JsonValue.Create(v);
+        return o;
+    }
+
+    internal static List<EpochLog> ParseHistory(JsonNode root)
+    {
+        var list = new List<EpochLog>();
+        foreach (var e in root["history"]!.AsArray())
+        {
+            int epoch = e!["epoch"]!.GetValue<int>();
+            list.Add(new EpochLog(epoch, Parse(e["train"]!, Phase.Training, epoch),
+                e["val"] is { } v ? Parse(v, Phase.Validation, epoch) : null,
+                e["lr"]!.GetValue<double>(), e["is_best"]!.GetValue<bool>()));
+        }
+        return list;
+    }
+
+    static EpochResult Parse(JsonNode n, Phase phase, int epoch)
+    {
+        var o = n.AsObject();
+        var metrics = Checkpoint.Unfinite(o.Where(kv => kv.Key is not "seconds" and not "non_finite_loss")
+            .ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value)));
+        return new EpochResult(phase, epoch, metrics, o["seconds"]!.GetValue<double>(), o["non_finite_loss"]!.GetValue<bool>());
+    }
+}

@@ -1,0 +1,282 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Training;
+
+/// <summary>
+/// One batch of work: given the batch (already on the trainer's device) and the phase, run the model,
+/// update your metrics object, and return the scalar loss. The trainer does <c>zero_grad</c>,
+/// <c>backward</c> and <c>step</c>, so do not call them here.
+/// </summary>
+public delegate Tensor TrainingStep(Tensor[] batch, Phase phase);
+
+/// <summary>
+/// The shared training loop of DetSeg (segmentation, detection and attention use it): the course's
+/// <c>one_epoch</c>/<c>train</c> with best-checkpoint selection, early stopping, NaN stop, LR scheduling,
+/// atomic checkpoints, exact resume and live progress.
+/// </summary>
+/// <example>
+/// <code>
+/// var model = new SemanticSegmentor(3, 2, width: 16).to(device);
+/// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
+/// var metrics = new SegmentationMetrics(numClasses: 2);         // any IEpochMetrics
+/// var trainer = new Trainer(model, optimizer, (batch, phase) =>
+/// {
+///     var logits = model.call(batch[0]);                         // [B x C x H x W]
+///     metrics.Update(logits, batch[1]);
+///     return SegmentationLoss.Compute(logits, batch[1]);         // scalar
+/// }, metrics, device);
+/// var result = trainer.Train(trainLoader, valLoader, new TrainOptions
+/// {
+///     Monitor = "mean_iou", HigherIsBetter = true, Patience = 5, Epochs = 30, RunName = "unet16",
+/// });
+/// result.Best!.Restore(model);                                   // best weights, not the last
+/// var test = trainer.OneEpoch(Phase.Testing, testLoader);        // test["mean_iou"], test.Loss
+/// // after a crash or kernel restart: rebuild model, optimizer and trainer, then
+/// // trainer.Resume(trainLoader, valLoader, sameOptions) continues from checkpoints/unet16/last.ckpt.
+/// </code>
+/// </example>
+public sealed class Trainer
+{
+    /// <summary>The model; the trainer switches it between train and eval mode.</summary>
+    public nn.Module Model { get; }
+
+    /// <summary>The optimizer stepped in <see cref="Phase.Training"/>; null for evaluation-only use.</summary>
+    public optim.Optimizer? Optimizer { get; }
+
+    /// <summary>The per-batch step.</summary>
+    public TrainingStep Step { get; }
+
+    /// <summary>The metrics object the step updates; reset before and computed after every pass.</summary>
+    public IEpochMetrics Metrics { get; }
+
+    /// <summary>Where batches are moved before the step (the model must already be there).</summary>
+    public torch.Device Device { get; }
+
+    /// <summary>When set, gradients are clipped to this total norm before each optimizer step.</summary>
+    public double? MaxGradNorm { get; init; }
+
+    /// <summary>Creates a trainer. <paramref name="device"/> defaults to <see cref="Runtime.Device.Default"/>.</summary>
+    public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IEpochMetrics? metrics = null, torch.Device? device = null)
+    {
+        Model = model ?? throw new ArgumentNullException(nameof(model));
+        Step = step ?? throw new ArgumentNullException(nameof(step));
+        Optimizer = optimizer;
+        Metrics = metrics ?? new NoMetrics();
+        Device = device ?? Runtime.Device.Default;
+    }
+
+    /// <summary>
+    /// One pass over <paramref name="loader"/> (the course's <c>one_epoch</c>): per batch a dispose scope,
+    /// the step, and in <see cref="Phase.Training"/> backward + optimizer step. Returns the image-weighted
+    /// mean loss, the image count and the metrics object's figures. A non-finite training loss stops the
+    /// pass before the optimizer steps on it (<see cref="EpochResult.NonFiniteLoss"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Training without an optimizer, or the step returned a non-scalar loss.</exception>
+    public EpochResult OneEpoch(Phase phase, IEnumerable<Tensor[]> loader, int epoch = 0, IProgressSink? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(loader);
+        bool training = phase == Phase.Training;
+        if (training && Optimizer is null)
+            throw new InvalidOperationException("Phase.Training needs an optimizer: pass one to the Trainer constructor.");
+        progress ??= Progress.None;
+        var clock = Stopwatch.StartNew();
+        Metrics.Reset();
+        Model.train(training);
+        double lossSum = 0;
+        long images = 0;
+        int batches = 0;
+        bool nonFinite = false;
+        progress.Begin($"{phase} {epoch}", CountOf(loader));
+        using (var grad = torch.set_grad_enabled(training))
+        using (var e = loader.GetEnumerator())
+        {
+            while (true)
+            {
+                // The scope opens before MoveNext so that tensors the loader builds for this batch are freed with it.
+                using var scope = torch.NewDisposeScope();
+                if (!e.MoveNext()) break;
+                var batch = e.Current.Select(t => t.to(Device)).ToArray();
+                long n = batch.Length == 0 || batch[0].dim() == 0 ? 1 : batch[0].shape[0];
+                var loss = Step(batch, phase);
+                if (loss.numel() != 1)
+                    throw new InvalidOperationException($"The training step must return a scalar loss; it returned shape [{string.Join(", ", loss.shape)}].");
+                double value = loss.ToDouble();
+                if (!double.IsFinite(value)) nonFinite = true;
+                if (training)
+                {
+                    // Stop before backward: stepping on NaN gradients would destroy the weights we keep.
+                    if (nonFinite) { lossSum += value * n; images += n; break; }
+                    Optimizer!.zero_grad();
+                    loss.backward();
+                    if (MaxGradNorm is double max) nn.utils.clip_grad_norm_(Model.parameters(), max);
+                    Optimizer.step();
+                }
+                lossSum += value * n;
+                images += n;
+                batches++;
+                progress.Update(batches, lossSum / images, clock.Elapsed);
+            }
+        }
+        var metrics = new Dictionary<string, double> { ["loss"] = images > 0 ? lossSum / images : double.NaN };
+        foreach (var (k, v) in Metrics.Compute()) metrics[k] = v;
+        metrics["num_images"] = images;
+        var result = new EpochResult(phase, epoch, metrics, clock.Elapsed.TotalSeconds, nonFinite);
+        progress.End(result.ToString());
+        return result;
+    }
+
+    /// <summary>
+    /// The course's <c>train</c>: up to <see cref="TrainOptions.Epochs"/> epochs of training then validation,
+    /// keeping the best checkpoint by <see cref="TrainOptions.Monitor"/> (in memory and, for a named run, on
+    /// disk), stopping early after <see cref="TrainOptions.Patience"/> epochs without improvement or at once on
+    /// a NaN/infinite training loss (the reason is printed). Starts from scratch: a named run's files are replaced.
+    /// </summary>
+    public TrainResult Train(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions? options = null)
+    {
+        options ??= new TrainOptions();
+        Validate(valLoader, options);
+        if (options.RunDirectory is string dir && Directory.Exists(dir))
+            foreach (var f in new[] { "best.ckpt", "last.ckpt", "metrics.json" })
+                File.Delete(Path.Combine(dir, f));
+        return Loop(trainLoader, valLoader, options, [], null, double.NaN, 0);
+    }
+
+    /// <summary>
+    /// Continues a named run from <c>last.ckpt</c> (model, optimizer, random generator, patience counter and
+    /// history), so that an interrupted run ends with the same weights as an uninterrupted one — provided the
+    /// loaders draw their randomness from torch's default generator. Build the model, optimizer (and a fresh
+    /// scheduler) exactly as for <see cref="Train"/>, then call this with the same options.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options name no run.</exception>
+    /// <exception cref="FileNotFoundException">The run has no <c>last.ckpt</c> yet.</exception>
+    public TrainResult Resume(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        string dir = options.RunDirectory ?? throw new ArgumentException("Resume needs TrainOptions.RunName: the run's folder holds last.ckpt.", nameof(options));
+        Validate(valLoader, options);
+        var last = Checkpoint.Load(Path.Combine(dir, "last.ckpt"));
+        // Replay the schedule on the fresh optimizer first; the saved optimizer state then overwrites the rest.
+        for (int i = 0; i <= last.Epoch; i++) options.Scheduler?.step();
+        last.Restore(Model, Optimizer, restoreRng: true);
+        var history = new List<EpochLog>();
+        string metricsPath = Path.Combine(dir, "metrics.json");
+        if (File.Exists(metricsPath))
+            history = TrainResult.ParseHistory(JsonNode.Parse(File.ReadAllText(metricsPath))!).Where(h => h.Epoch <= last.Epoch).ToList();
+        string bestPath = Path.Combine(dir, "best.ckpt");
+        var best = File.Exists(bestPath) ? Checkpoint.Load(bestPath) : null;
+        Log(options).WriteLine($"Resuming '{options.RunName}' after epoch {last.Epoch} (best {Describe(best?.Extra["best_value"] ?? double.NaN)} at epoch {best?.Epoch ?? -1}).");
+        return Loop(trainLoader, valLoader, options, history, best, last.Extra["best_value"], (int)last.Extra["since_best"]);
+    }
+
+    TrainResult Loop(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,
+        List<EpochLog> history, Checkpoint? best, double bestValue, int sinceBest)
+    {
+        var log = Log(o);
+        var progress = o.Progress ?? Progress.Auto();
+        string monitorName = $"{(o.MonitorPhase == Phase.Training ? "train" : "val")} {o.Monitor}";
+        var stop = StopReason.Completed;
+        string message = $"Completed {o.Epochs} epochs.";
+        for (int epoch = history.Count == 0 ? 0 : history[^1].Epoch + 1; epoch < o.Epochs; epoch++)
+        {
+            log.WriteLine($"Epoch: {epoch}".PadRight(11) + new string('#', 42));
+            double lr = Optimizer?.ParamGroups.FirstOrDefault()?.LearningRate ?? double.NaN;
+            var train = OneEpoch(Phase.Training, trainLoader, epoch, progress);
+            var val = valLoader is null || train.NonFiniteLoss ? null : OneEpoch(Phase.Validation, valLoader, epoch, progress);
+            log.WriteLine($"TRAINING:   {train}");
+            if (val is not null) log.WriteLine($"VALIDATION: {val}");
+
+            double current = (o.MonitorPhase == Phase.Training ? train : val)?[o.Monitor] ?? double.NaN;
+            // Ties count as improvement, as the course's `>=`: later equal weights have seen more data.
+            bool improved = double.IsFinite(current) && (double.IsNaN(bestValue) || (o.HigherIsBetter ? current >= bestValue : current <= bestValue));
+            if (improved) { bestValue = current; sinceBest = 0; }
+            else sinceBest++;
+            var entry = new EpochLog(epoch, train, val, lr, improved);
+            history.Add(entry);
+            var extra = new Dictionary<string, double> { ["best_value"] = bestValue, ["since_best"] = sinceBest, ["lr"] = lr };
+            if (improved)
+            {
+                best = Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra);
+                if (o.RunDirectory is string d) best.Save(Path.Combine(d, "best.ckpt"));
+            }
+            log.WriteLine($"{monitorName} = {Describe(current)}{(improved ? "  (new best)" : $"  (best {Describe(bestValue)} at epoch {best?.Epoch}, {sinceBest} epoch(s) ago)")}");
+
+            o.Scheduler?.step();
+            if (o.RunDirectory is string dir)
+            {
+                // metrics.json first: a crash between the two writes leaves an extra epoch that Resume drops.
+                WriteAtomic(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
+                Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra).Save(Path.Combine(dir, "last.ckpt"));
+            }
+            o.OnEpoch?.Invoke(entry);
+
+            if (train.NonFiniteLoss)
+            {
+                (stop, message) = (StopReason.NonFiniteLoss, $"Reached invalid loss ({Describe(train.Loss)}) in epoch {epoch}: no point in continuing; the best checkpoint is epoch {best?.Epoch ?? -1}.");
+                break;
+            }
+            if (o.Patience is int p && sinceBest >= p)
+            {
+                (stop, message) = (StopReason.EarlyStopping, $"No improvement in {monitorName} for {p} epochs (best {Describe(bestValue)} at epoch {best?.Epoch}): stopping early.");
+                break;
+            }
+        }
+        log.WriteLine(message);
+        log.Flush();
+        var result = new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = message, Options = o };
+        if (o.RunDirectory is string run)
+            WriteAtomic(Path.Combine(run, "metrics.json"), result.ToJson());
+        return result;
+    }
+
+    static Dictionary<string, double> Flatten(EpochLog e)
+    {
+        var d = e.Train.Metrics.ToDictionary(kv => "train/" + kv.Key, kv => kv.Value);
+        if (e.Validation is not null)
+            foreach (var (k, v) in e.Validation.Metrics) d["val/" + k] = v;
+        return d;
+    }
+
+    void Validate(IEnumerable<Tensor[]>? valLoader, TrainOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (Optimizer is null) throw new InvalidOperationException("Training needs an optimizer: pass one to the Trainer constructor.");
+        if (o.MonitorPhase == Phase.Validation && valLoader is null)
+            throw new ArgumentException($"TrainOptions.MonitorPhase is Validation but no validation loader was given: pass one, or set MonitorPhase = Phase.Training.", nameof(valLoader));
+        if (o.MonitorPhase == Phase.Testing)
+            throw new ArgumentException("Model selection on the test set is not allowed: monitor Validation (or Training).", nameof(o));
+        if (o.Epochs < 0 || o.Patience is < 1)
+            throw new ArgumentException($"Epochs must be ≥ 0 and Patience ≥ 1 (got {o.Epochs}, {o.Patience}).", nameof(o));
+    }
+
+    static TextWriter Log(TrainOptions o) => o.Log ?? Console.Out;
+
+    static string Describe(double v) => double.IsNaN(v) ? "n/a" : v.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    static int? CountOf(IEnumerable<Tensor[]> loader)
+    {
+        if (loader.TryGetNonEnumeratedCount(out int n)) return n;
+        if (loader is IReadOnlyCollection<Tensor[]> c) return c.Count;
+        return loader.GetType().GetProperty("Count")?.GetValue(loader) switch { int i => i, long l => (int)l, _ => null };
+    }
+
+    /// <summary>Writes text through a temp file in the same folder and a rename, so readers never see half a file.</summary>
+    public static void WriteAtomic(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        try
+        {
+            File.WriteAllText(tmp, text);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}

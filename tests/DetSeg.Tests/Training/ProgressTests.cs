@@ -1,0 +1,35 @@
+using DetSeg.Training;
+
+namespace DetSeg.Tests.Training;
+
+public class ProgressTests
+{
+    [Fact]
+    public void Bar_ShowsDoneTotalLossAndTimeLeft()
+    {
+        // 5 of 10 batches in 10 s: 10 s left (hand computed).
+        string s = Progress.Bar("Training 0", 5, 10, 0.5, TimeSpan.FromSeconds(10), width: 10);
+        Assert.Equal("Training 0 [#####.....] 5/10 loss 0.5000 10s<10s", s);
+        Assert.Equal("Validation 1 3 2s", Progress.Bar("Validation 1", 3, null, double.NaN, TimeSpan.FromSeconds(2)));
+    }
+
+    [Fact]
+    public void ConsoleProgress_Redirected_WritesQuarterLinesAndSummary()
+    {
+        var w = new StringWriter();
+        var p = new ConsoleProgress(w, interactive: false);
+        p.Begin("Training 0", 8);
+        for (int i = 1; i <= 8; i++) p.Update(i, 1.0, TimeSpan.FromSeconds(i));
+        p.End("loss=1.0000");
+        var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(5, lines.Length);
+        Assert.StartsWith("Training 0: loss=1.0000", lines[^1]);
+    }
+
+    [Fact]
+    public void Auto_OutsideANotebook_IsTheConsoleBar()
+    {
+        Assert.Null(NotebookProgress.TryCreate());
+        Assert.IsType<ConsoleProgress>(Progress.Auto());
+    }
+}
