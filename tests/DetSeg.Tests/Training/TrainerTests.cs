@@ -16,8 +16,12 @@ public class TrainerTests : IDisposable
     /// <summary>A tiny segmentation-like task: conv, BatchNorm (so buffers matter), conv to 2 classes.</summary>
     static nn.Module<Tensor, Tensor> TinyModel(long seed)
     {
-        torch.manual_seed(seed);
-        return nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
+        var m = nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
+        // A private generator, not manual_seed: other test classes draw from the global one in parallel.
+        var g = new Generator((ulong)seed);
+        using (no_grad())
+            foreach (var p in m.parameters()) p.copy_(randn(p.shape, generator: g) * 0.3);
+        return m;
     }
 
     /// <summary>8 fixed images 1x6x6 and masks (pixel &gt; 0 is class 1), in batches of 2.</summary>
@@ -71,12 +75,12 @@ public class TrainerTests : IDisposable
     }
 
     /// <summary>Returns a scripted value as "score" for validation passes, 0 for training passes.</summary>
-    sealed class ScriptedMetrics(double[] script) : IEpochMetrics
+    sealed class ScriptedMetrics(double[] script) : DetSeg.Metrics.IMetricSet
     {
         int next;
         public Phase Last;
         public void Reset() { }
-        public IReadOnlyDictionary<string, double> Compute() =>
+        public IReadOnlyDictionary<string, double> Values() =>
             new Dictionary<string, double> { ["score"] = Last == Phase.Validation ? script[next++] : 0 };
     }
 
