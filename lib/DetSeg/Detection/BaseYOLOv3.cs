@@ -54,7 +54,7 @@ public sealed class BaseYOLOv3 : nn.Module<Tensor, (Tensor y1, Tensor y2, Tensor
         concat1 = new ConcatUnit(c2 / 2);                  // 256 -> 128, + 256 skip = 384
         route1 = new YoloBlock(concat1.OutChannels + c1, c1 / 2);
         head1 = new YoloHead(c1 / 2, c1, numAnchors, numClasses);
-        spreadDim = new SpreadDim(new[] { 1 + 4 + numClasses }, dim: 1);
+        spreadDim = new SpreadDim(new[] { 1 + 4 + numClasses, numAnchors }, dim: 1); // K explicit: K = 1 keeps its dim
         RegisterComponents();
     }
 
