@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using DetSeg.Training;
+using DetSeg.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,8 +14,8 @@ namespace DetSeg.Detection;
 /// <see cref="MaxDetections"/> detections per image (highest scores) count, as COCO's maxDets = 100.
 /// </summary>
 /// <remarks>Accumulates on the host (a metric leaves the device once per batch). Implements the trainer's
-/// <see cref="IEpochMetrics"/>: names <c>map50</c>, <c>map75</c>, <c>map50_95</c>.</remarks>
-public sealed class MeanAveragePrecision : IEpochMetrics
+/// <see cref="IMetricSet"/>: names <c>map50</c>, <c>map75</c>, <c>map50_95</c>.</remarks>
+public sealed class MeanAveragePrecision : IMetricSet
 {
     readonly record struct Box(float X0, float Y0, float X1, float Y1);
     sealed record Image(List<(float score, long label, Box box)> Dets, List<(long label, Box box)> Truth);
@@ -205,7 +205,7 @@ public sealed class MeanAveragePrecision : IEpochMetrics
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, double> Compute() => new Dictionary<string, double>
+    public IReadOnlyDictionary<string, double> Values() => new Dictionary<string, double>
     {
         ["map50"] = Map50, ["map75"] = Map75, ["map50_95"] = Map50To95,
     };

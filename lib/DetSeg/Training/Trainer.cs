@@ -153,9 +153,11 @@ public sealed class Trainer
 
     /// <summary>
     /// Continues a named run from <c>last.ckpt</c> (model, optimizer, random generator, patience counter and
-    /// history), so that an interrupted run ends with the same weights as an uninterrupted one — provided the
-    /// loaders draw their randomness from torch's default generator. Build the model, optimizer (and a fresh
-    /// scheduler) exactly as for <see cref="Train"/>, then call this with the same options.
+    /// history), so that an interrupted run ends with the same weights as an uninterrupted one. Build the model,
+    /// optimizer, loaders (same seeds) and a fresh scheduler exactly as for <see cref="Train"/>, then call this with
+    /// the same options. Exact when the data's randomness comes from torch's default generator (restored) or from a
+    /// loader generator advanced once per enumeration, like <c>DataLoader</c>'s shuffle (replayed); background
+    /// workers that draw random augmentations concurrently make any run, resumed or not, non-repeatable.
     /// </summary>
     /// <exception cref="ArgumentException">The options name no run.</exception>
     /// <exception cref="FileNotFoundException">The run has no <c>last.ckpt</c> yet.</exception>
@@ -168,6 +170,13 @@ public sealed class Trainer
         // Replay the schedule on the fresh optimizer first; the saved optimizer state then overwrites the rest.
         for (int i = 0; i <= last.Epoch; i++) options.Scheduler?.step();
         last.Restore(Model, Optimizer, restoreRng: true);
+        // Loaders that shuffle with their own generator (DataLoader) advance it once per enumeration: start and
+        // drop one enumeration per finished epoch so the resumed epochs see the same orders. Lazy loaders do no work here.
+        for (int i = 0; i <= last.Epoch; i++)
+        {
+            using (trainLoader.GetEnumerator()) { }
+            if (valLoader is not null) using (valLoader.GetEnumerator()) { }
+        }
         var history = new List<EpochLog>();
         string metricsPath = Path.Combine(dir, "metrics.json");
         if (File.Exists(metricsPath))

@@ -77,7 +77,7 @@ public class MeanAveragePrecisionTests
         Assert.Equal(2, m.NumImages);
         m.Reset();
         Assert.Equal(0, m.NumImages);
-        Assert.True(double.IsNaN(m.Compute()["map50"]));
+        Assert.True(double.IsNaN(m.Values()["map50"]));
     }
 
     [Fact]

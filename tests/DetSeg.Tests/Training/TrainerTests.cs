@@ -187,6 +187,32 @@ public class TrainerTests : IDisposable
         Assert.Contains("\"history\"", File.ReadAllText(Path.Combine(root, "part", "metrics.json")));
     }
 
+    sealed class ListDataset(List<Tensor[]> items) : DetSeg.Data.IDataset<Tensor[]>
+    {
+        public int Count => items.Count;
+        public Tensor[] this[int index] => items[index].Select(t => t.clone()).ToArray();
+    }
+
+    static List<Tensor[]> Items() => TinyData().SelectMany(b => Enumerable.Range(0, 2).Select(i => new[] { b[0][i], b[1][i] })).ToList();
+
+    [Fact]
+    public void Resume_WithAShufflingDataLoader_ReplaysItsOrder()
+    {
+        var o = Quiet(new TrainOptions { MonitorPhase = Phase.Training, Epochs = 4, CheckpointRoot = root });
+        DetSeg.Data.DataLoader Loader() => new(new ListDataset(Items()), batchSize: 3, shuffle: true, seed: 5, device: CPU, numWorkers: 0);
+
+        var full = TinyModel(21);
+        new Trainer(full, optim.Adam(full.parameters(), 0.01), Step(full), null, CPU).Train(Loader(), null, o with { RunName = "dl-full" });
+        var part = TinyModel(21);
+        new Trainer(part, optim.Adam(part.parameters(), 0.01), Step(part), null, CPU).Train(Loader(), null, o with { RunName = "dl-part", Epochs = 2 });
+        var resumed = TinyModel(22);
+        new Trainer(resumed, optim.Adam(resumed.parameters(), 0.01), Step(resumed), null, CPU).Resume(Loader(), null, o with { RunName = "dl-part" });
+
+        var a = Weights(full);
+        var b = Weights(resumed);
+        foreach (var k in a.Keys) Assert.Equal(a[k], b[k]);
+    }
+
     [Fact]
     public void Resume_ReplaysTheLearningRateSchedule()
     {
