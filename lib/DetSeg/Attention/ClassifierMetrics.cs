@@ -1,5 +1,4 @@
 using DetSeg.Metrics;
-using DetSeg.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +14,7 @@ namespace DetSeg.Attention;
 /// total). It is not <see cref="ClassificationMetrics"/>' per-class one-vs-rest <c>mean_accuracy</c>, which
 /// counts true negatives and is ~98 % even for a poor 10-class model.
 /// </remarks>
-public sealed class ClassifierMetrics : IEpochMetrics, IDisposable
+public sealed class ClassifierMetrics : IMetricSet, IDisposable
 {
     readonly torch.Device device;
 
@@ -71,7 +70,7 @@ public sealed class ClassifierMetrics : IEpochMetrics, IDisposable
     }
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, double> Compute()
+    public IReadOnlyDictionary<string, double> Values()
     {
         var values = new Dictionary<string, double> { ["accuracy"] = Accuracy };
         foreach (var m in new[] { Metric.Recall, Metric.Precision, Metric.F1Score })

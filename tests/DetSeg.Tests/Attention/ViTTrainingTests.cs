@@ -13,7 +13,7 @@ public class ViTTrainingTests
         using var metrics = new ClassifierMetrics(3);
         var logits = tensor(new float[,] { { 5, 0, 0 }, { 0, 1, 2 }, { 0, 3, 1 }, { 1, 2, 0 } });
         metrics.Update(logits, tensor(new long[] { 0, 1, 1, 2 }));
-        var values = metrics.Compute();
+        var values = metrics.Values();
         Assert.Equal(0.5, values["accuracy"], 10);
         // Recall per class: 1/1, 1/2, 0/1 → mean 0.5.
         Assert.Equal(0.5, values["mean_recall"], 10);
