@@ -114,6 +114,23 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
         return (min, max);
     }
 
+    /// <summary>The image with its labelled boxes (the course's <c>plot_image_with_boxes</c>); a random item when
+    /// <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        var item = this[i];
+        using var scope = NewDisposeScope();
+        foreach (var t in item) t.MoveToOtherDisposeScope(scope);   // disposed with the scope
+        var (image, boxes, labels) = (item[0], item[1], item[2]);
+        long S = image.shape[^1];
+        var valid = labels.ge(0);
+        var b = boxes[valid].mul(S);                                                    // [N x 4] cx, cy, w, h in pixels
+        var xyxy = cat([b[.., ..2].sub(b[.., 2..].div(2)), b[.., ..2].add(b[.., 2..].div(2))], 1);  // [N x 4]
+        var names = labels[valid].cpu().data<long>().Select(l => l.ToString()).ToList();
+        return Plots.Charts.Image(image, Plots.Box.FromTensor(xyxy, names), title: $"{i}: {names.Count} digits");
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"MCDetection(num_images={Count}, max_num_digits={MaxNumDigits}, seed_compat={SeedCompat})";
 }

@@ -220,6 +220,16 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         using (u) return u.cpu().data<long>().Select(v => (int)v).ToArray();
     }
 
+    /// <summary>The image titled with its digits (the course's <c>imshow</c>); a random item when <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        var item = this[i];
+        using var image = item[0];
+        using var mask = item[1];
+        return Plots.Charts.Image(image, title: $"{i}: has these digits [{string.Join(", ", Digits(i))}]");
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"MNISTClutter(num_images={Count}, instance={Instance}, image_size={ImageSize}, max_num_digits={MaxNumDigits})";
 }

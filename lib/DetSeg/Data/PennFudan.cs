@@ -218,6 +218,15 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         }
     }
 
+    /// <summary>The image with its instance mask overlaid (the course's <c>imshow</c>); a random item when
+    /// <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        using var item = this[i];
+        return Plots.Charts.Mask(item.Image, item.Mask, title: $"{i}: {item.Name}");
+    }
+
     /// <inheritdoc/>
     public override string ToString() => $"PennFudan(num_images={Count})";
 }
