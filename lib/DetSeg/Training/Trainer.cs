@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using DetSeg.Metrics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,11 +23,11 @@ public delegate Tensor TrainingStep(Tensor[] batch, Phase phase);
 /// <code>
 /// var model = new SemanticSegmentor(3, 2, width: 16).to(device);
 /// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
-/// var metrics = new SegmentationMetrics(numClasses: 2);         // any IEpochMetrics
+/// var metrics = new ClassificationMetrics(2);                    // any IMetricSet
 /// var trainer = new Trainer(model, optimizer, (batch, phase) =>
 /// {
 ///     var logits = model.call(batch[0]);                         // [B x C x H x W]
-///     metrics.Update(logits, batch[1]);
+///     metrics.Update(logits.argmax(1), batch[1]);                 // ignores -1 pixels
 ///     return SegmentationLoss.Compute(logits, batch[1]);         // scalar
 /// }, metrics, device);
 /// var result = trainer.Train(trainLoader, valLoader, new TrainOptions
@@ -50,8 +51,13 @@ public sealed class Trainer
     /// <summary>The per-batch step.</summary>
     public TrainingStep Step { get; }
 
-    /// <summary>The metrics object the step updates; reset before and computed after every pass.</summary>
-    public IEpochMetrics Metrics { get; }
+    /// <summary>
+    /// The metrics object the step updates: the trainer calls <see cref="IMetricSet.Reset"/> before every pass and
+    /// <see cref="IMetricSet.Values"/> once after it, and adds <c>"loss"</c> and <c>"num_images"</c> itself (do not
+    /// report those names). Tensors it keeps across batches must leave the per-batch dispose scope
+    /// (<c>MoveToOuterDisposeScope()</c>, or host arrays).
+    /// </summary>
+    public IMetricSet Metrics { get; }
 
     /// <summary>Where batches are moved before the step (the model must already be there).</summary>
     public torch.Device Device { get; }
@@ -60,7 +66,7 @@ public sealed class Trainer
     public double? MaxGradNorm { get; init; }
 
     /// <summary>Creates a trainer. <paramref name="device"/> defaults to <see cref="Runtime.Device.Default"/>.</summary>
-    public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IEpochMetrics? metrics = null, torch.Device? device = null)
+    public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IMetricSet? metrics = null, torch.Device? device = null)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
         Step = step ?? throw new ArgumentNullException(nameof(step));
@@ -122,7 +128,7 @@ public sealed class Trainer
             }
         }
         var metrics = new Dictionary<string, double> { ["loss"] = images > 0 ? lossSum / images : double.NaN };
-        foreach (var (k, v) in Metrics.Compute()) metrics[k] = v;
+        foreach (var (k, v) in Metrics.Values()) metrics[k] = v;
         metrics["num_images"] = images;
         var result = new EpochResult(phase, epoch, metrics, clock.Elapsed.TotalSeconds, nonFinite);
         progress.End(result.ToString());
@@ -147,9 +153,11 @@ public sealed class Trainer
 
     /// <summary>
     /// Continues a named run from <c>last.ckpt</c> (model, optimizer, random generator, patience counter and
-    /// history), so that an interrupted run ends with the same weights as an uninterrupted one — provided the
-    /// loaders draw their randomness from torch's default generator. Build the model, optimizer (and a fresh
-    /// scheduler) exactly as for <see cref="Train"/>, then call this with the same options.
+    /// history), so that an interrupted run ends with the same weights as an uninterrupted one. Build the model,
+    /// optimizer, loaders (same seeds) and a fresh scheduler exactly as for <see cref="Train"/>, then call this with
+    /// the same options. Exact when the data's randomness comes from torch's default generator (restored) or from a
+    /// loader generator advanced once per enumeration, like <c>DataLoader</c>'s shuffle (replayed); background
+    /// workers that draw random augmentations concurrently make any run, resumed or not, non-repeatable.
     /// </summary>
     /// <exception cref="ArgumentException">The options name no run.</exception>
     /// <exception cref="FileNotFoundException">The run has no <c>last.ckpt</c> yet.</exception>
@@ -162,6 +170,13 @@ public sealed class Trainer
         // Replay the schedule on the fresh optimizer first; the saved optimizer state then overwrites the rest.
         for (int i = 0; i <= last.Epoch; i++) options.Scheduler?.step();
         last.Restore(Model, Optimizer, restoreRng: true);
+        // Loaders that shuffle with their own generator (DataLoader) advance it once per enumeration: start and
+        // drop one enumeration per finished epoch so the resumed epochs see the same orders. Lazy loaders do no work here.
+        for (int i = 0; i <= last.Epoch; i++)
+        {
+            using (trainLoader.GetEnumerator()) { }
+            if (valLoader is not null) using (valLoader.GetEnumerator()) { }
+        }
         var history = new List<EpochLog>();
         string metricsPath = Path.Combine(dir, "metrics.json");
         if (File.Exists(metricsPath))

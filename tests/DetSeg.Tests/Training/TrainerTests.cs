@@ -16,8 +16,12 @@ public class TrainerTests : IDisposable
     /// <summary>A tiny segmentation-like task: conv, BatchNorm (so buffers matter), conv to 2 classes.</summary>
     static nn.Module<Tensor, Tensor> TinyModel(long seed)
     {
-        torch.manual_seed(seed);
-        return nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
+        var m = nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
+        // A private generator, not manual_seed: other test classes draw from the global one in parallel.
+        var g = new Generator((ulong)seed);
+        using (no_grad())
+            foreach (var p in m.parameters()) p.copy_(randn(p.shape, generator: g) * 0.3);
+        return m;
     }
 
     /// <summary>8 fixed images 1x6x6 and masks (pixel &gt; 0 is class 1), in batches of 2.</summary>
@@ -71,12 +75,12 @@ public class TrainerTests : IDisposable
     }
 
     /// <summary>Returns a scripted value as "score" for validation passes, 0 for training passes.</summary>
-    sealed class ScriptedMetrics(double[] script) : IEpochMetrics
+    sealed class ScriptedMetrics(double[] script) : DetSeg.Metrics.IMetricSet
     {
         int next;
         public Phase Last;
         public void Reset() { }
-        public IReadOnlyDictionary<string, double> Compute() =>
+        public IReadOnlyDictionary<string, double> Values() =>
             new Dictionary<string, double> { ["score"] = Last == Phase.Validation ? script[next++] : 0 };
     }
 
@@ -181,6 +185,32 @@ public class TrainerTests : IDisposable
         Assert.Equal(fullResult.BestEpoch, resumedResult.BestEpoch);
         Assert.True(File.Exists(Path.Combine(root, "part", "best.ckpt")));
         Assert.Contains("\"history\"", File.ReadAllText(Path.Combine(root, "part", "metrics.json")));
+    }
+
+    sealed class ListDataset(List<Tensor[]> items) : DetSeg.Data.IDataset<Tensor[]>
+    {
+        public int Count => items.Count;
+        public Tensor[] this[int index] => items[index].Select(t => t.clone()).ToArray();
+    }
+
+    static List<Tensor[]> Items() => TinyData().SelectMany(b => Enumerable.Range(0, 2).Select(i => new[] { b[0][i], b[1][i] })).ToList();
+
+    [Fact]
+    public void Resume_WithAShufflingDataLoader_ReplaysItsOrder()
+    {
+        var o = Quiet(new TrainOptions { MonitorPhase = Phase.Training, Epochs = 4, CheckpointRoot = root });
+        DetSeg.Data.DataLoader Loader() => new(new ListDataset(Items()), batchSize: 3, shuffle: true, seed: 5, device: CPU, numWorkers: 0);
+
+        var full = TinyModel(21);
+        new Trainer(full, optim.Adam(full.parameters(), 0.01), Step(full), null, CPU).Train(Loader(), null, o with { RunName = "dl-full" });
+        var part = TinyModel(21);
+        new Trainer(part, optim.Adam(part.parameters(), 0.01), Step(part), null, CPU).Train(Loader(), null, o with { RunName = "dl-part", Epochs = 2 });
+        var resumed = TinyModel(22);
+        new Trainer(resumed, optim.Adam(resumed.parameters(), 0.01), Step(resumed), null, CPU).Resume(Loader(), null, o with { RunName = "dl-part" });
+
+        var a = Weights(full);
+        var b = Weights(resumed);
+        foreach (var k in a.Keys) Assert.Equal(a[k], b[k]);
     }
 
     [Fact]

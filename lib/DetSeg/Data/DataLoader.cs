@@ -1,0 +1,201 @@
+using System.Collections;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Data;
+
+/// <summary>
+/// Batches of a <c>Tensor[]</c> dataset, like PyTorch's <c>DataLoader</c>: each field stacked along a new
+/// dim 0 (variable-size fields padded, see <see cref="Collate"/>), optional seeded shuffling and
+/// <c>drop_last</c>, batches built ahead on background threads and moved to <see cref="Device"/>
+/// (pinned + non-blocking when it is CUDA) so the model does not wait on data.
+/// </summary>
+/// <remarks>
+/// <para>The loader owns the batches it yields: a batch stays valid until the next one is requested (or the
+/// enumeration ends), then it is disposed. Keep a tensor past that with <c>.clone()</c>. This is what keeps
+/// native memory flat over epochs without the caller disposing anything.</para>
+/// <para>A dataset that implements <see cref="IBatchedDataset"/> builds each batch in one call (e.g. MNIST
+/// clutter on the device); otherwise items are fetched one by one and collated.</para>
+/// </remarks>
+public sealed class DataLoader : IEnumerable<Tensor[]>, IDisposable
+{
+    readonly Generator? generator;
+    readonly IReadOnlyList<double>? padValues;
+    readonly SemaphoreSlim workers;
+    int epoch;
+
+    /// <summary>Creates a loader.</summary>
+    /// <param name="dataset">Items as <c>Tensor[]</c> in a fixed field order.</param>
+    /// <param name="batchSize">Items per batch (≥ 1).</param>
+    /// <param name="shuffle">Visit items in a new random order every epoch.</param>
+    /// <param name="dropLast">Drop the last batch when it is smaller than <paramref name="batchSize"/>.</param>
+    /// <param name="seed">Seed of the shuffling generator (null: a random seed); the same seed gives the same
+    /// order epoch after epoch across runs.</param>
+    /// <param name="device">Where batches go (null: <see cref="Runtime.Device.Default"/>).</param>
+    /// <param name="numWorkers">Batches built concurrently on background threads; 0 builds each batch on the
+    /// calling thread when it is requested.</param>
+    /// <param name="prefetch">Batches built ahead per worker.</param>
+    /// <param name="padValues">Per field, the value that pads variable-size items (default 0).</param>
+    /// <exception cref="ArgumentException">A count is out of range.</exception>
+    public DataLoader(IDataset<Tensor[]> dataset, int batchSize = 1, bool shuffle = false, bool dropLast = false,
+        long? seed = null, Device? device = null, int numWorkers = 1, int prefetch = 2, IReadOnlyList<double>? padValues = null)
+    {
+        if (batchSize < 1) throw new ArgumentException($"batchSize must be ≥ 1, got {batchSize}.", nameof(batchSize));
+        if (numWorkers < 0) throw new ArgumentException($"numWorkers must be ≥ 0, got {numWorkers}.", nameof(numWorkers));
+        if (prefetch < 1) throw new ArgumentException($"prefetch must be ≥ 1, got {prefetch}.", nameof(prefetch));
+        Dataset = dataset;
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        Device = device ?? Runtime.Device.Default;
+        NumWorkers = numWorkers;
+        Prefetch = prefetch;
+        this.padValues = padValues;
+        workers = new SemaphoreSlim(Math.Max(1, numWorkers));
+        if (shuffle) generator = new Generator((ulong)(seed ?? Random.Shared.NextInt64()), new torch.Device(DeviceType.CPU));
+    }
+
+    /// <summary>The dataset.</summary>
+    public IDataset<Tensor[]> Dataset { get; }
+    /// <summary>Items per batch.</summary>
+    public int BatchSize { get; }
+    /// <summary>Whether the order is reshuffled each epoch.</summary>
+    public bool Shuffle { get; }
+    /// <summary>Whether a smaller last batch is dropped.</summary>
+    public bool DropLast { get; }
+    /// <summary>The device batches are moved to.</summary>
+    public torch.Device Device { get; }
+    /// <summary>Batches built concurrently in the background (0: on the calling thread).</summary>
+    public int NumWorkers { get; }
+    /// <summary>Batches built ahead per worker.</summary>
+    public int Prefetch { get; }
+
+    /// <summary>The number of batches per epoch.</summary>
+    public int Count => DropLast ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>The item indices of the next epoch, batch by batch (advances the shuffle generator).</summary>
+    internal List<int[]> NextEpochBatches()
+    {
+        int n = Dataset.Count;
+        int[] order;
+        if (generator is null) order = Enumerable.Range(0, n).ToArray();
+        else
+        {
+            lock (generator)
+            {
+                using var perm = randperm(n, generator: generator);
+                order = perm.data<long>().Select(v => (int)v).ToArray();
+            }
+        }
+        Interlocked.Increment(ref epoch);
+        var batches = new List<int[]>(Count);
+        for (int start = 0; start < n; start += BatchSize)
+        {
+            int size = Math.Min(BatchSize, n - start);
+            if (size < BatchSize && DropLast) break;
+            batches.Add(order[start..(start + size)]);
+        }
+        return batches;
+    }
+
+    /// <summary>Builds one batch on the current thread and moves it to <see cref="Device"/>.</summary>
+    internal Tensor[] BuildBatch(int[] indices)
+    {
+        using var scope = NewDisposeScope();
+        Tensor[] batch = Dataset is IBatchedDataset batched
+            ? batched.GetBatch(indices)
+            : Collate.Stack(indices.Select(i => Dataset[i]).ToList(), padValues);
+        for (int f = 0; f < batch.Length; f++)
+        {
+            var t = batch[f];
+            if (t.device != Device)
+            {
+                // Pinned host memory lets the copy to the GPU overlap with compute (non_blocking).
+                bool cuda = Device.type == DeviceType.CUDA && t.device.type == DeviceType.CPU;
+                t = cuda ? t.pin_memory().to(Device, non_blocking: true) : t.to(Device);
+            }
+            batch[f] = t.DetachFromDisposeScope();
+        }
+        return batch;
+    }
+
+    /// <summary>Iterates one epoch.</summary>
+    public IEnumerator<Tensor[]> GetEnumerator() => new Epoch(this, NextEpochBatches());
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Disposes the shuffle generator.</summary>
+    public void Dispose()
+    {
+        generator?.Dispose();
+        workers.Dispose();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"DataLoader(batches={Count}, batch_size={BatchSize}, shuffle={Shuffle}, drop_last={DropLast}, workers={NumWorkers}, device={Device})";
+
+    sealed class Epoch(DataLoader loader, List<int[]> batches) : IEnumerator<Tensor[]>
+    {
+        readonly Queue<Task<Tensor[]>> pending = new();
+        int next;
+        Tensor[]? current;
+
+        public Tensor[] Current => current ?? throw new InvalidOperationException("Call MoveNext first.");
+        object IEnumerator.Current => Current;
+
+        void Schedule()
+        {
+            int capacity = loader.NumWorkers == 0 ? 0 : loader.NumWorkers * loader.Prefetch;
+            while (pending.Count < capacity && next < batches.Count)
+            {
+                var indices = batches[next++];
+                pending.Enqueue(Task.Run(async () =>
+                {
+                    await loader.workers.WaitAsync().ConfigureAwait(false);
+                    try { return loader.BuildBatch(indices); }
+                    finally { loader.workers.Release(); }
+                }));
+            }
+        }
+
+        public bool MoveNext()
+        {
+            DisposeCurrent();
+            Schedule();
+            if (pending.Count > 0)
+            {
+                current = pending.Dequeue().GetAwaiter().GetResult();
+                Schedule();
+                return true;
+            }
+            if (loader.NumWorkers == 0 && next < batches.Count)
+            {
+                current = loader.BuildBatch(batches[next++]);
+                return true;
+            }
+            return false;
+        }
+
+        void DisposeCurrent()
+        {
+            if (current is null) return;
+            foreach (var t in current) t.Dispose();
+            current = null;
+        }
+
+        public void Reset() => throw new NotSupportedException("Start a new foreach over the DataLoader instead.");
+
+        public void Dispose()
+        {
+            DisposeCurrent();
+            next = batches.Count;
+            while (pending.Count > 0)
+            {
+                var task = pending.Dequeue();
+                try { foreach (var t in task.GetAwaiter().GetResult()) t.Dispose(); }
+                catch (Exception) { /* the epoch was abandoned; its error is no longer anyone's */ }
+            }
+        }
+    }
+}

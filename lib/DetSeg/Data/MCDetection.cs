@@ -1,0 +1,136 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Data;
+
+/// <summary>
+/// Detection view of <see cref="MNISTClutter"/> (the course's <c>MCDetection</c>): item = [image <c>[3 x S x S]</c>,
+/// boxes <c>[MaxNumDigits x 4]</c> float (cx, cy, w, h) normalized by the image size and zero-padded,
+/// labels <c>[MaxNumDigits]</c> int64 padded with -1]. Objects are ordered by instance id, as the seed's
+/// <c>unique()</c> does.
+/// </summary>
+/// <remarks>
+/// Box convention (a fixed course bug): a pixel i covers [i, i + 1), so an object spanning columns
+/// x_min..x_max is <c>x_max - x_min + 1</c> wide with centre <c>(x_min + x_max + 1) / 2</c>. The seed used
+/// <c>x_max - x_min</c> and <c>x_min + (x_max - x_min) / 2</c>: its boxes miss the last row and column (and a
+/// one-pixel-wide object got width 0, so YOLO's log(w) loss became infinite). <c>seedCompat: true</c> gives
+/// the seed's numbers.
+/// </remarks>
+public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetWrapper
+{
+    /// <summary>Wraps <paramref name="dataset"/> (default: <c>new MNISTClutter(instance: true)</c>).</summary>
+    /// <param name="dataset">Instance-mask clutter images.</param>
+    /// <param name="seedCompat">Reproduce the seed's one-pixel-short boxes.</param>
+    /// <exception cref="ArgumentException">The clutter dataset makes semantic masks.</exception>
+    public MCDetection(MNISTClutter? dataset = null, bool seedCompat = false)
+    {
+        Dataset = dataset ?? new MNISTClutter(instance: true);
+        if (!Dataset.Instance)
+            throw new ArgumentException("MCDetection needs instance masks (MNISTClutter(instance: true)): boxes are per digit.", nameof(dataset));
+        SeedCompat = seedCompat;
+    }
+
+    /// <summary>The clutter images.</summary>
+    public MNISTClutter Dataset { get; }
+    /// <summary>Whether boxes follow the seed's one-pixel-short convention.</summary>
+    public bool SeedCompat { get; }
+    /// <summary>Boxes per item (padded).</summary>
+    public int MaxNumDigits => Dataset.MaxNumDigits;
+    /// <inheritdoc/>
+    public int Count => Dataset.Count;
+    object IDatasetWrapper.Inner => Dataset;
+
+    /// <inheritdoc/>
+    public Tensor[] this[int index] => GetBatch([index]).Select(t => { var item = t[0]; t.Dispose(); return item; }).ToArray();
+
+    /// <inheritdoc/>
+    public Tensor[] GetBatch(IReadOnlyList<int> indices)
+    {
+        using var scope = NewDisposeScope();
+        var (images, masks, _) = Dataset.Render(indices);
+        var (boxes, labels) = MaskToBoundingBoxes(masks, MaxNumDigits, MaxNumDigits, SeedCompat);
+        return [images.MoveToOuterDisposeScope(), boxes.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope()];
+    }
+
+    /// <summary>
+    /// Boxes of every object in instance masks: <paramref name="masks"/> is <c>[H x W]</c> or <c>[B x H x W]</c> int64
+    /// with ids ≥ 0 (negative = background). Returns boxes <c>[(B x) N x 4]</c> as normalized (cx, cy, w, h) and
+    /// labels <c>id / maxObjectsPerClass</c> <c>[(B x) N]</c>, sorted by id, zero / -1 padded up to
+    /// <paramref name="maxObjects"/> (default: the most objects in any mask). Runs on the masks' device.
+    /// </summary>
+    /// <exception cref="ArgumentException">Not int64, wrong rank, or more objects than <paramref name="maxObjects"/>.</exception>
+    public static (Tensor Boxes, Tensor Labels) MaskToBoundingBoxes(Tensor masks, int maxObjectsPerClass = 1, int? maxObjects = null, bool seedCompat = false)
+    {
+        if (masks.dtype != ScalarType.Int64)
+            throw new ArgumentException($"masks must be int64, got {masks.dtype}.", nameof(masks));
+        if (masks.dim() is not (2 or 3))
+            throw new ArgumentException($"masks must be [H x W] or [B x H x W], got [{string.Join(" x ", masks.shape)}].", nameof(masks));
+        bool single = masks.dim() == 2;
+        using var scope = NewDisposeScope();
+        var m = single ? masks.unsqueeze(0) : masks;                         // [B x H x W]
+        long B = m.shape[0], H = m.shape[1], W = m.shape[2];
+        var perImage = new List<(Tensor Boxes, Tensor Labels)>();
+        for (long b = 0; b < B; b++)
+        {
+            var mask = m[b];
+            var (ids, _, _) = mask.masked_select(mask.ge(0)).unique();      // [U] ascending
+            var objects = ids.view(-1, 1, 1).eq(mask);                       // [U x H x W]
+            var cols = objects.any(1);                                       // [U x W]: columns touched
+            var rows = objects.any(2);                                       // [U x H]
+            var (xMin, xMax) = Extent(cols, W);
+            var (yMin, yMax) = Extent(rows, H);
+            Tensor cx, cy, w, h;
+            if (seedCompat)
+            {
+                cx = xMin.add(xMax.sub(xMin).div(2)); cy = yMin.add(yMax.sub(yMin).div(2));
+                w = xMax.sub(xMin); h = yMax.sub(yMin);
+            }
+            else
+            {
+                cx = xMin.add(xMax).add(1).div(2); cy = yMin.add(yMax).add(1).div(2);
+                w = xMax.sub(xMin).add(1); h = yMax.sub(yMin).add(1);
+            }
+            var scale = tensor(new float[] { W, H, W, H }, device: masks.device);
+            var boxes = stack([cx, cy, w, h], 1).div(scale);                 // [U x 4]
+            perImage.Add((boxes, ids.div(maxObjectsPerClass, RoundingMode.floor)));
+        }
+        long n = maxObjects ?? perImage.Max(p => p.Boxes.shape[0]);
+        long most = perImage.Max(p => p.Boxes.shape[0]);
+        if (most > n)
+            throw new ArgumentException($"A mask holds {most} objects, more than maxObjects = {n}.", nameof(maxObjects));
+        var allBoxes = stack(perImage.Select(p => nn.functional.pad(p.Boxes, [0, 0, 0, n - p.Boxes.shape[0]], PaddingModes.Constant, 0)));
+        var allLabels = stack(perImage.Select(p => nn.functional.pad(p.Labels, [0, n - p.Labels.shape[0]], PaddingModes.Constant, -1)));
+        if (single) { allBoxes = allBoxes[0]; allLabels = allLabels[0]; }
+        return (allBoxes.MoveToOuterDisposeScope(), allLabels.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>First and last true index along the last dim of <c>[U x L]</c> bools, as float.</summary>
+    static (Tensor Min, Tensor Max) Extent(Tensor touched, long length)
+    {
+        var pos = arange(length, ScalarType.Float32, touched.device);          // [L]
+        var big = full(new long[] { 1 }, (float)length, ScalarType.Float32, touched.device);
+        var min = where(touched, pos, big).amin([1]);
+        var max = where(touched, pos, big.neg()).amax([1]);
+        return (min, max);
+    }
+
+    /// <summary>The image with its labelled boxes (the course's <c>plot_image_with_boxes</c>); a random item when
+    /// <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        var item = this[i];
+        using var scope = NewDisposeScope();
+        foreach (var t in item) t.MoveToOtherDisposeScope(scope);   // disposed with the scope
+        var (image, boxes, labels) = (item[0], item[1], item[2]);
+        long S = image.shape[^1];
+        var valid = labels.ge(0);
+        var b = boxes[valid].mul(S);                                                    // [N x 4] cx, cy, w, h in pixels
+        var xyxy = cat([b[.., ..2].sub(b[.., 2..].div(2)), b[.., ..2].add(b[.., 2..].div(2))], 1);  // [N x 4]
+        var names = labels[valid].cpu().data<long>().Select(l => l.ToString()).ToList();
+        return Plots.Charts.Image(image, Plots.Box.FromTensor(xyxy, names), title: $"{i}: {names.Count} digits");
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"MCDetection(num_images={Count}, max_num_digits={MaxNumDigits}, seed_compat={SeedCompat})";
+}

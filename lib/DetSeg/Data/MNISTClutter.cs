@@ -1,0 +1,235 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Data;
+
+/// <summary>
+/// The course's MNIST clutter: up to <see cref="MaxNumDigits"/> MNIST digits, each randomly rotated,
+/// translated, scaled and sheared, painted in one random colour on a black <see cref="ImageSize"/>² canvas.
+/// Item = [image <c>[3 x S x S]</c> float in [0, 1], mask <c>[S x S]</c> int64].
+/// </summary>
+/// <remarks>
+/// <para>Instance masks hold <c>MaxNumDigits * label + k</c> for the k-th digit of that label and -1 for the
+/// background; semantic masks hold the label 0..9 and -1. Course bugs fixed here: the seed ignored the
+/// <c>instance</c> argument (always instance masks) and computed the semantic mask without assigning it.</para>
+/// <para>Deterministic per index like the seed: a CPU generator seeded with the index draws, in the seed's
+/// order, the number of digits, then per digit its MNIST index, angle ∈ [-30, 30), translation ∈ [-pad, pad)²,
+/// scale 0.75 + 0.5u, shear ∈ [-20, 20) and, after warping, its colour. libtorch's generator is the same in
+/// PyTorch and TorchSharp, so the same digits land in the same places (baseline.json facts mc_*).
+/// Only these scalar draws happen on the host; the warping (torchvision's affine grid + nearest grid
+/// sampling, same matrix convention) and compositing run for a whole batch at once on <see cref="Device"/>.</para>
+/// </remarks>
+public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDatasetWrapper
+{
+    readonly Lock deviceLock = new();
+    Tensor? digitsOnDevice;
+    Tensor? baseGrid;
+
+    /// <summary>Creates the dataset over the MNIST test split.</summary>
+    /// <param name="instance">Instance masks (ids) when true, semantic masks (labels) when false.</param>
+    /// <param name="imageSize">Canvas side S (≥ 28).</param>
+    /// <param name="maxNumDigits">At most this many digits per image (1..100); also the id factor.</param>
+    /// <param name="mnist">The digits (default: <c>new MNIST()</c>, the test split, downloaded if missing).</param>
+    /// <param name="device">Where images are rendered (default <see cref="Runtime.Device.Default"/>).</param>
+    /// <exception cref="ArgumentException">A size is out of range.</exception>
+    public MNISTClutter(bool instance = true, int imageSize = 128, int maxNumDigits = 10, MNIST? mnist = null, torch.Device? device = null)
+    {
+        if (imageSize < 28) throw new ArgumentException($"imageSize must be ≥ 28 (an MNIST digit), got {imageSize}.", nameof(imageSize));
+        if (maxNumDigits is < 1 or > 100) throw new ArgumentException($"maxNumDigits must be in 1..100, got {maxNumDigits}.", nameof(maxNumDigits));
+        Instance = instance;
+        ImageSize = imageSize;
+        MaxNumDigits = maxNumDigits;
+        Mnist = mnist ?? new MNIST();
+        Device = device ?? Runtime.Device.Default;
+    }
+
+    /// <summary>Instance (true) or semantic (false) masks.</summary>
+    public bool Instance { get; }
+    /// <summary>The canvas side.</summary>
+    public int ImageSize { get; }
+    /// <summary>The most digits per image, and the factor of instance ids.</summary>
+    public int MaxNumDigits { get; }
+    /// <summary>The digits drawn from.</summary>
+    public MNIST Mnist { get; }
+    /// <summary>Where images are rendered.</summary>
+    public torch.Device Device { get; }
+    /// <summary>One image per MNIST digit, as in the seed (the generator could give any number).</summary>
+    public int Count => Mnist.Count;
+    object IDatasetWrapper.Inner => Mnist;
+
+    /// <summary>The padding on each side of a 28-pixel digit before warping (the seed's <c>(S - 28) // 2</c>).</summary>
+    public int Pad => (ImageSize - 28) / 2;
+
+    /// <summary>One digit's random draws, in the seed's order.</summary>
+    /// <param name="MnistIndex">Which MNIST digit.</param>
+    /// <param name="Label">Its label.</param>
+    /// <param name="Angle">Rotation in degrees.</param>
+    /// <param name="TranslateX">Horizontal shift in pixels.</param>
+    /// <param name="TranslateY">Vertical shift in pixels.</param>
+    /// <param name="Scale">Scale factor.</param>
+    /// <param name="Shear">Shear in degrees (x axis).</param>
+    /// <param name="Color">RGB colour in [0, 1).</param>
+    /// <param name="Id">Its instance id, <c>MaxNumDigits * label + count[label]</c>.</param>
+    public readonly record struct DigitDraw(int MnistIndex, int Label, int Angle, int TranslateX, int TranslateY, double Scale, int Shear, float[] Color, long Id);
+
+    /// <summary>The digits of image <paramref name="index"/>, drawn from a generator seeded with the index.</summary>
+    public DigitDraw[] Layout(int index)
+    {
+        DatasetExtensions.CheckIndex(index, Count, "MNISTClutter");
+        var cpu = new torch.Device(DeviceType.CPU);
+        using var rng = new Generator((ulong)index, cpu);
+        long Randint(long low, long high)
+        {
+            using var t = randint(low, high, Array.Empty<long>(), ScalarType.Int64, cpu, generator: rng);
+            return t.item<long>();
+        }
+        int numDigits = (int)Randint(0, MaxNumDigits) + 1;
+        var count = new int[10];
+        var draws = new DigitDraw[numDigits];
+        for (int k = 0; k < numDigits; k++)
+        {
+            int i = (int)Randint(0, Mnist.Count);
+            int label = Mnist.Label(i);
+            int angle = (int)Randint(-30, 30);
+            long[] translate;
+            using (var t = randint(-Pad, Pad, [2], ScalarType.Int64, cpu, generator: rng)) translate = t.data<long>().ToArray();
+            double scale;
+            using (var u = rand(Array.Empty<long>(), ScalarType.Float32, cpu, generator: rng)) scale = 0.75 + 0.5 * u.item<float>();
+            int shear = (int)Randint(-20, 20);
+            float[] color;
+            using (var c = rand([3, 1], ScalarType.Float32, cpu, generator: rng)) color = c.data<float>().ToArray();
+            draws[k] = new DigitDraw(i, label, angle, (int)translate[0], (int)translate[1], scale, shear, color, MaxNumDigits * label + count[label]);
+            count[label]++;
+        }
+        return draws;
+    }
+
+    /// <summary>torchvision's <c>_get_inverse_affine_matrix</c> with centre (0, 0) as <c>TF.affine</c> uses for
+    /// tensors: output pixel → input pixel, in pixels relative to the image centre, row-major 2 x 3.</summary>
+    public static double[] InverseAffineMatrix(double angle, double translateX, double translateY, double scale, double shearX, double shearY = 0)
+    {
+        double rot = angle * (Math.PI / 180), sx = shearX * (Math.PI / 180), sy = shearY * (Math.PI / 180);
+        double a = Math.Cos(rot - sy) / Math.Cos(sy);
+        double b = -Math.Cos(rot - sy) * Math.Tan(sx) / Math.Cos(sy) - Math.Sin(rot);
+        double c = Math.Sin(rot - sy) / Math.Cos(sy);
+        double d = -Math.Sin(rot - sy) * Math.Tan(sx) / Math.Cos(sy) + Math.Cos(rot);
+        double[] m = [d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0];
+        m[2] += m[0] * -translateX + m[1] * -translateY;
+        m[5] += m[3] * -translateX + m[4] * -translateY;
+        return m;
+    }
+
+    /// <inheritdoc/>
+    public Tensor[] this[int index] => GetBatch([index]).Select(t => { var item = t[0]; t.Dispose(); return item; }).ToArray();
+
+    /// <inheritdoc/>
+    public Tensor[] GetBatch(IReadOnlyList<int> indices)
+    {
+        var (image, mask, _) = Render(indices);
+        return [image, mask];
+    }
+
+    /// <summary>Renders images with their instance/semantic masks and, per image, the digit draws.</summary>
+    internal (Tensor Image, Tensor Mask, DigitDraw[][] Draws) Render(IReadOnlyList<int> indices)
+    {
+        if (indices.Count == 0) throw new ArgumentException("No indices to render.", nameof(indices));
+        var draws = indices.Select(Layout).ToArray();
+        int B = indices.Count, S = ImageSize, K = draws.Max(d => d.Length), D = draws.Sum(d => d.Length);
+        using var scope = NewDisposeScope();
+        var (digitsAll, grid0) = DeviceTensors();
+
+        // Per digit: which MNIST image, the inverse affine matrix, colour, id; and its slot (b, k).
+        var mnistIdx = new long[D];
+        var theta = new float[D * 6];
+        var slot = new long[D];
+        var colors = new float[B * K * 3];
+        var ids = new long[B * K];
+        int n = 0;
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < draws[b].Length; k++, n++)
+            {
+                var dd = draws[b][k];
+                mnistIdx[n] = dd.MnistIndex;
+                var m = InverseAffineMatrix(dd.Angle, dd.TranslateX, dd.TranslateY, dd.Scale, dd.Shear);
+                for (int j = 0; j < 6; j++) theta[n * 6 + j] = (float)m[j];   // torch.tensor(matrix, dtype=float32)
+                slot[n] = b * K + k;
+                Array.Copy(dd.Color, 0, colors, (b * K + k) * 3, 3);
+                ids[b * K + k] = Instance ? dd.Id : dd.Label;
+            }
+
+        // Pad each digit to the canvas (the seed's TF.pad(digit, pad); odd S - 28 pads one more on the far side
+        // so that the canvas is S wide — the seed would crash there).
+        int pad = Pad, far = S - 28 - pad;
+        var digits = digitsAll.index_select(0, tensor(mnistIdx, device: Device))     // [D x 28 x 28] uint8
+            .to(ScalarType.Float32).div_(255).unsqueeze(1);                         // [D x 1 x 28 x 28]
+        digits = nn.functional.pad(digits, [pad, far, pad, far]);                   // [D x 1 x S x S]
+
+        // torchvision's _gen_affine_grid: pixel-centred base grid times theta, rescaled to [-1, 1].
+        var thetaT = tensor(theta, [D, 2, 3], device: Device);
+        var rescaled = thetaT.transpose(1, 2).div(tensor(new float[] { 0.5f * S, 0.5f * S }, device: Device));  // [D x 3 x 2]
+        var grid = grid0.expand(D, S * S, 3).bmm(rescaled).view(D, S, S, 2);                                   // [D x S x S x 2]
+        var warped = nn.functional.grid_sample(digits, grid, GridSampleMode.Nearest, GridSamplePaddingMode.Zeros, align_corners: false);
+        var valid = warped.squeeze(1).gt(0.5);                                                                   // [D x S x S]
+
+        // Composite in draw order: the last digit covering a pixel wins, like the seed's sequential painting.
+        var rank = zeros(B * K, S, S, ScalarType.Int64, Device);                                                // [(B*K) x S x S]
+        var order = tensor(slot, device: Device);
+        var kPlusOne = order.remainder(K).add(1).view(D, 1, 1);
+        rank.index_copy_(0, order, valid.to(ScalarType.Int64).mul(kPlusOne));
+        var top = rank.view(B, K, S, S).amax([1]);                                                               // [B x S x S], 0 = background
+        var winner = top.sub(1).clamp_min(0).view(B, S * S);                                                    // slot per pixel
+        var painted = top.gt(0);                                                                                 // [B x S x S]
+        var idT = tensor(ids, [B, K], device: Device);
+        var mask = idT.gather(1, winner).view(B, S, S).masked_fill(painted.logical_not(), -1);                  // [B x S x S]
+        var colT = tensor(colors, [B, K, 3], device: Device);
+        var image = colT.gather(1, winner.unsqueeze(-1).expand(B, S * S, 3))                                    // [B x S*S x 3]
+            .permute(0, 2, 1).reshape(B, 3, S, S).mul(painted.unsqueeze(1));                                   // [B x 3 x S x S]
+        return (image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), draws);
+    }
+
+    (Tensor Digits, Tensor BaseGrid) DeviceTensors()
+    {
+        lock (deviceLock)
+        {
+            if (digitsOnDevice is null || baseGrid is null)
+            {
+                digitsOnDevice = Mnist.Images.to(Device).DetachFromDisposeScope();
+                int S = ImageSize;
+                // torchvision: x = linspace(-S/2 + 0.5, S/2 - 0.5, S) per column, y likewise per row, third coordinate 1.
+                var xs = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, Device);
+                var ys = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, Device);
+                var g = empty(1, S, S, 3, ScalarType.Float32, Device);
+                g[.., .., .., 0].copy_(xs);
+                g[.., .., .., 1].copy_(ys.unsqueeze(-1));
+                g[.., .., .., 2].fill_(1);
+                baseGrid = g.view(1, S * S, 3).DetachFromDisposeScope();
+                xs.Dispose(); ys.Dispose();
+            }
+            return (digitsOnDevice, baseGrid);
+        }
+    }
+
+    /// <summary>The digits in image <paramref name="index"/>: distinct labels present in its mask, ascending (the seed's title).</summary>
+    public int[] Digits(int index)
+    {
+        var item = this[index];
+        using var image = item[0];
+        using var mask = item[1];
+        using var labels = Instance ? mask.masked_select(mask.ge(0)).div(MaxNumDigits, RoundingMode.floor) : mask.masked_select(mask.ge(0));
+        var (u, _, _) = labels.unique();
+        using (u) return u.cpu().data<long>().Select(v => (int)v).ToArray();
+    }
+
+    /// <summary>The image titled with its digits (the course's <c>imshow</c>); a random item when <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        var item = this[i];
+        using var image = item[0];
+        using var mask = item[1];
+        return Plots.Charts.Image(image, title: $"{i}: has these digits [{string.Join(", ", Digits(i))}]");
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"MNISTClutter(num_images={Count}, instance={Instance}, image_size={ImageSize}, max_num_digits={MaxNumDigits})";
+}

@@ -1,0 +1,232 @@
+using System.IO.Compression;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Data;
+
+/// <summary>One Penn-Fudan image with its instance mask. Dispose it (or let a dispose scope do it).</summary>
+/// <param name="Name">The file stem, e.g. <c>FudanPed00001</c>.</param>
+/// <param name="Image">RGB image, <c>[3 x H x W]</c> uint8.</param>
+/// <param name="Mask">Instance mask, <c>[H x W]</c> int64: 0 background, 1..n pedestrians (the stored ids).</param>
+public sealed record PennFudanItem(string Name, Tensor Image, Tensor Mask) : IDisposable
+{
+    /// <summary>Frees both tensors.</summary>
+    public void Dispose()
+    {
+        Image.Dispose();
+        Mask.Dispose();
+    }
+}
+
+/// <summary>
+/// The Penn-Fudan pedestrian dataset (170 images): <c>PNGImages/*.png</c> sorted by name, each with
+/// <c>PedMasks/&lt;name&gt;_mask.png</c>. Masks may be 8-bit gray or palette PNGs; the stored ids are returned
+/// either way. Files are checked before decoding: a truncated PNG, a size mismatch or an image above
+/// <see cref="MaxPixels"/> raises an <see cref="InvalidDataException"/> naming the file.
+/// </summary>
+public sealed class PennFudan : IDataset<PennFudanItem>
+{
+    /// <summary>The canonical archive.</summary>
+    public const string Url = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
+    /// <summary>md5 of <see cref="Url"/>.</summary>
+    public const string Md5 = "5aaa3dee905cef73325923716e38fc6d";
+    /// <summary>The course's per-channel mean (RGB, in [0, 1]).</summary>
+    public static readonly float[] Mean = [0.4398f, 0.4445f, 0.4062f];
+    /// <summary>The course's per-channel standard deviation.</summary>
+    public static readonly float[] Std = [0.2635f, 0.2507f, 0.2577f];
+    /// <summary>Default pixel limit per image (PIL's decompression-bomb threshold).</summary>
+    public const long DefaultMaxPixels = 89_478_485;
+
+    readonly string[] names;
+
+    /// <summary>Opens the dataset at <paramref name="root"/> (default <c>$DETSEG_DATA/PennFudanPed</c>).</summary>
+    /// <param name="root">The <c>PennFudanPed</c> folder.</param>
+    /// <param name="download">Download and extract the archive (md5-checked) when the folder is missing.</param>
+    /// <param name="maxPixels">Images or masks with more pixels are refused before decoding.</param>
+    /// <exception cref="DataUnavailableException">The folder is missing and cannot be downloaded.</exception>
+    /// <exception cref="InvalidDataException">The folder holds no images.</exception>
+    public PennFudan(string? root = null, bool download = true, long maxPixels = DefaultMaxPixels)
+    {
+        Root = Path.GetFullPath(root ?? Runtime.DataPaths.Under("PennFudanPed"));
+        MaxPixels = maxPixels;
+        if (!Directory.Exists(Path.Combine(Root, "PNGImages")))
+        {
+            if (!download)
+                throw new DataUnavailableException($"Penn-Fudan not found: {Path.Combine(Root, "PNGImages")} does not exist. Extract {Url} (md5 {Md5}) so that it holds PNGImages/ and PedMasks/, or pass download: true.");
+            DownloadTo(Root);
+        }
+        names = Directory.GetFiles(Path.Combine(Root, "PNGImages"), "*.png")
+            .Select(p => Path.GetFileNameWithoutExtension(p)).Order(StringComparer.Ordinal).ToArray();
+        if (names.Length == 0)
+            throw new InvalidDataException($"{Path.Combine(Root, "PNGImages")} holds no .png images.");
+    }
+
+    /// <summary>The <c>PennFudanPed</c> folder.</summary>
+    public string Root { get; }
+    /// <summary>The largest image (width x height) decoded; larger files are refused.</summary>
+    public long MaxPixels { get; set; }
+    /// <summary>The image names (file stems), sorted ordinally like Python's <c>sorted</c>.</summary>
+    public IReadOnlyList<string> FileNames => names;
+    /// <inheritdoc/>
+    public int Count => names.Length;
+
+    /// <inheritdoc/>
+    public PennFudanItem this[int index]
+    {
+        get
+        {
+            DatasetExtensions.CheckIndex(index, Count, "PennFudan");
+            return this[names[index]];
+        }
+    }
+
+    /// <summary>The item with file stem <paramref name="name"/>.</summary>
+    /// <exception cref="FileNotFoundException">No such image or mask.</exception>
+    /// <exception cref="InvalidDataException">A corrupt/truncated PNG, an image over <see cref="MaxPixels"/>, or image and mask sizes differ.</exception>
+    public PennFudanItem this[string name]
+    {
+        get
+        {
+            string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
+            string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
+            var (imageBytes, imageHeader) = ReadChecked(imageFile);
+            var (maskBytes, maskHeader) = ReadChecked(maskFile);
+            CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
+            var image = DecodeRgb(imageBytes, imageFile);
+            var mask = DecodeMask(maskBytes, maskFile, maskHeader);
+            return new PennFudanItem(name, image, mask);
+        }
+    }
+
+    /// <summary>Only the instance mask of item <paramref name="index"/> (<c>[H x W]</c> int64), checked against the
+    /// image's size from its header without decoding the image: cheap enough for dataset statistics.</summary>
+    /// <exception cref="InvalidDataException">Corrupt files or a size mismatch, as for the indexer.</exception>
+    public Tensor ReadMask(int index)
+    {
+        DatasetExtensions.CheckIndex(index, Count, "PennFudan");
+        string name = names[index];
+        string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
+        string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
+        var (_, imageHeader) = ReadChecked(imageFile);
+        var (maskBytes, maskHeader) = ReadChecked(maskFile);
+        CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
+        return DecodeMask(maskBytes, maskFile, maskHeader);
+    }
+
+    static void CheckSameSize(string name, string imageFile, PngHeader image, string maskFile, PngHeader mask)
+    {
+        if (image.Width != mask.Width || image.Height != mask.Height)
+            throw new InvalidDataException($"{name}: image {imageFile} is {image.Width} x {image.Height} but mask {maskFile} is {mask.Width} x {mask.Height} (width x height).");
+    }
+
+    (byte[] Bytes, PngHeader Header) ReadChecked(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
+        var bytes = File.ReadAllBytes(path);
+        return (bytes, Png.Inspect(bytes, path, MaxPixels));
+    }
+
+    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives).</summary>
+    internal static Tensor DecodeRgb(byte[] bytes, string path)
+    {
+        try
+        {
+            using var img = Image.Load<Rgb24>(bytes);
+            var pixels = new byte[img.Width * img.Height * 3];
+            img.CopyPixelDataTo(pixels);
+            using var hwc = tensor(pixels, [img.Height, img.Width, 3], ScalarType.Byte);  // [H x W x 3]
+            return hwc.permute(2, 0, 1).contiguous();                                       // [3 x H x W]
+        }
+        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{path}: corrupt or unsupported image ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>Decodes a mask's stored ids into <c>[H x W]</c> int64: gray levels or palette indices
+    /// (ImageSharp would turn palette indices into colours).</summary>
+    internal static Tensor DecodeMask(byte[] bytes, string path, PngHeader header)
+    {
+        if (header.ColorType is 0 or 3 && !header.Interlaced)
+        {
+            var ids = Png.ReadIndices(bytes, path, long.MaxValue, out _);
+            using var t = tensor(ids, [header.Height, header.Width]);
+            return t.to(ScalarType.Int64);
+        }
+        if (header.ColorType == 3)
+            throw new InvalidDataException($"{path}: interlaced palette masks are not supported; re-save it without interlacing.");
+        try
+        {
+            // Gray with alpha, RGB or interlaced gray: ids survive as gray levels.
+            using var img = Image.Load<L8>(bytes);
+            var pixels = new byte[img.Width * img.Height];
+            img.CopyPixelDataTo(pixels);
+            using var t = tensor(pixels, [img.Height, img.Width], ScalarType.Byte);
+            return t.to(ScalarType.Int64);
+        }
+        catch (Exception e) when (e is ImageFormatException or UnknownImageFormatException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{path}: corrupt or unsupported mask ({e.Message}).", e);
+        }
+    }
+
+    /// <summary><c>(image - mean) / std</c> per channel for <c>[3 x H x W]</c> or <c>[B x 3 x H x W]</c> floats in [0, 1], on the input's device.</summary>
+    public static Tensor Normalize(Tensor image)
+    {
+        using var scope = NewDisposeScope();
+        var (mean, std) = Stats(image);
+        return image.sub(mean).div_(std).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><c>normalized * std + mean</c>, the inverse of <see cref="Normalize"/>.</summary>
+    public static Tensor Denormalize(Tensor image)
+    {
+        using var scope = NewDisposeScope();
+        var (mean, std) = Stats(image);
+        return image.mul(std).add_(mean).MoveToOuterDisposeScope();
+    }
+
+    static (Tensor Mean, Tensor Std) Stats(Tensor image)
+    {
+        if (image.dim() < 3 || image.shape[^3] != 3)
+            throw new ArgumentException($"Expected an RGB image [3 x H x W] or [B x 3 x H x W], got [{string.Join(" x ", image.shape)}].", nameof(image));
+        var mean = tensor(Mean, [3, 1, 1], dtype: image.dtype, device: image.device);
+        var std = tensor(Std, [3, 1, 1], dtype: image.dtype, device: image.device);
+        return (mean, std);
+    }
+
+    static void DownloadTo(string root)
+    {
+        string parent = Path.GetDirectoryName(root)!;
+        Directory.CreateDirectory(parent);
+        string zip = Download.EnsureFile(Path.Combine(parent, "PennFudanPed.zip"), [Url], Md5);
+        string staging = Path.Combine(parent, $".PennFudanPed-extract-{Guid.NewGuid():N}");
+        try
+        {
+            ZipFile.ExtractToDirectory(zip, staging);
+            string extracted = Path.Combine(staging, "PennFudanPed");
+            if (!Directory.Exists(Path.Combine(extracted, "PNGImages")))
+                throw new InvalidDataException($"{zip}: the archive has no PennFudanPed/PNGImages folder.");
+            if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any()) Directory.Delete(root);
+            Directory.Move(extracted, root);  // atomic on one file system: never a half-extracted dataset
+        }
+        finally
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    /// <summary>The image with its instance mask overlaid (the course's <c>imshow</c>); a random item when
+    /// <paramref name="index"/> is null.</summary>
+    public Plots.Figure Show(int? index = null)
+    {
+        int i = index ?? Random.Shared.Next(Count);
+        using var item = this[i];
+        return Plots.Charts.Mask(item.Image, item.Mask, title: $"{i}: {item.Name}");
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"PennFudan(num_images={Count})";
+}

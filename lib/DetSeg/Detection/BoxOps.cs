@@ -1,0 +1,82 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Detection;
+
+/// <summary>Box utilities on tensors of any leading shape [... x 4]; they follow the input's device.</summary>
+public static class BoxOps
+{
+    static void Check(Tensor boxes, string name)
+    {
+        if (boxes.dim() < 1 || boxes.shape[^1] != 4)
+            throw new ArgumentException($"{name} must be [... x 4], got [{string.Join(", ", boxes.shape)}].", name);
+    }
+
+    /// <summary>(cx, cy, w, h) → (x_min, y_min, x_max, y_max).</summary>
+    public static Tensor CxCyWhToXyxy(Tensor boxes)
+    {
+        Check(boxes, nameof(boxes));
+        var c = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
+        var half = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] / 2;
+        return cat(new[] { c - half, c + half }, -1);
+    }
+
+    /// <summary>(x_min, y_min, x_max, y_max) → (cx, cy, w, h).</summary>
+    public static Tensor XyxyToCxCyWh(Tensor boxes)
+    {
+        Check(boxes, nameof(boxes));
+        var lo = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
+        var hi = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)];
+        return cat(new[] { (lo + hi) / 2, hi - lo }, -1);
+    }
+
+    /// <summary>Box areas [...] of xyxy boxes [... x 4] (negative extents count as 0).</summary>
+    public static Tensor Area(Tensor xyxy)
+    {
+        Check(xyxy, nameof(xyxy));
+        var wh = (xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]).clamp_min(0);
+        return wh[TensorIndex.Ellipsis, 0] * wh[TensorIndex.Ellipsis, 1];
+    }
+
+    /// <summary>
+    /// IoU matrix between xyxy boxes a [... x N x 4] and b [... x M x 4] (leading dims broadcast): [... x N x M].
+    /// Two empty boxes give 0, not NaN.
+    /// </summary>
+    public static Tensor Iou(Tensor a, Tensor b)
+    {
+        Check(a, nameof(a)); Check(b, nameof(b));
+        var areaA = Area(a).unsqueeze(-1);                                  // [... x N x 1]
+        var areaB = Area(b).unsqueeze(-2);                                  // [... x 1 x M]
+        var a2 = a.unsqueeze(-2); var b2 = b.unsqueeze(-3);                  // [... x N x 1 x 4], [... x 1 x M x 4]
+        var lo = maximum(a2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)], b2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]);
+        var hi = minimum(a2[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)], b2[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)]);
+        var wh = (hi - lo).clamp_min(0);                                    // [... x N x M x 2]
+        var inter = wh[TensorIndex.Ellipsis, 0] * wh[TensorIndex.Ellipsis, 1];
+        var union = areaA + areaB - inter;
+        return where(union > 0, inter / union.clamp_min(1e-12), zeros_like(inter));
+    }
+
+    /// <summary>
+    /// For every predicted box, its best IoU with any valid true box of the SAME image (batch items
+    /// are independent). Boxes are cx,cy,w,h: pred [B x N x 4], truth [B x M x 4], valid [B x M] bool
+    /// (null: all valid). Images without valid truth give 0.
+    /// </summary>
+    public static Tensor BestIou(Tensor pred, Tensor truth, Tensor? valid = null)
+    {
+        if (pred.dim() != 3 || truth.dim() != 3 || pred.shape[0] != truth.shape[0])
+            throw new ArgumentException($"BestIou expects pred [B x N x 4] and truth [B x M x 4] with the same B, got [{string.Join(", ", pred.shape)}] and [{string.Join(", ", truth.shape)}].");
+        if (truth.shape[1] == 0) return zeros(pred.shape[0], pred.shape[1], dtype: pred.dtype, device: pred.device);
+        var iou = Iou(CxCyWhToXyxy(pred), CxCyWhToXyxy(truth));          // [B x N x M]
+        if (valid is not null) iou = iou.masked_fill(valid.logical_not().unsqueeze(1), 0);
+        return iou.amax(new long[] { -1 });                                  // [B x N]
+    }
+
+    /// <summary>IoU of box SIZES, as if centred together: wh [... x N x 2] vs anchors [M x 2] → [... x N x M].</summary>
+    public static Tensor SizeIou(Tensor wh, Tensor anchorsWh)
+    {
+        var w = wh.unsqueeze(-2); var a = anchorsWh;                         // [... x N x 1 x 2], [M x 2]
+        var inter = minimum(w, a).prod(-1);                                  // [... x N x M]
+        var union = w.prod(-1) + a.prod(-1) - inter;
+        return inter / union.clamp_min(1e-12);
+    }
+}

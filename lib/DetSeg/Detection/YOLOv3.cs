@@ -1,0 +1,139 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Detection;
+
+/// <summary>
+/// The YOLOv3 detector: <see cref="BaseYOLOv3"/> plus anchor priors (a buffer [3 x K x 2] in pixels
+/// of the original 416 image, coarsest set first) and the decoding of raw outputs into boxes.
+/// </summary>
+/// <remarks>
+/// <c>forward</c> returns (objectness logits [B x N], boxes [B x N x 4] normalized cx,cy,w,h,
+/// class logits [B x N x C]) with N = K·(S1² + S2² + S3²) = 10,647 for 416 pixels;
+/// <see cref="Detect"/> adds per-class NMS.
+/// </remarks>
+public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Tensor logits)>
+{
+    /// <summary>The image size the COCO priors were chosen for.</summary>
+    public const int OriginalImageSize = 416;
+
+    /// <summary>The paper's COCO anchor priors (w, h) in pixels at 416: y1 (large), y2, y3 (small).</summary>
+    public static readonly float[,,] CocoAnchors =
+    {
+        { { 116, 90 }, { 156, 198 }, { 373, 326 } },
+        { { 30, 61 }, { 62, 45 }, { 59, 119 } },
+        { { 10, 13 }, { 16, 30 }, { 33, 23 } },
+    };
+
+    /// <summary>The network without anchors.</summary>
+    public readonly BaseYOLOv3 yolo;
+    /// <summary>Anchor priors [3 x K x 2] (w, h) in pixels; a buffer, so it is saved and follows <c>to(device)</c>.</summary>
+    public readonly Tensor anchors;
+
+    /// <summary>Input channels.</summary>
+    public long InChannels => yolo.InChannels;
+    /// <summary>Classes.</summary>
+    public long NumClasses => yolo.NumClasses;
+    /// <summary>The width/depth multipliers this model was built with.</summary>
+    public ModelScale Scale { get; }
+
+    /// <summary>Builds YOLOv3; <paramref name="anchorPriors"/> null means <see cref="CocoAnchors"/>.</summary>
+    public YOLOv3(long inChannels = 3, long numClasses = 80, ModelScale? scale = null, Tensor? anchorPriors = null)
+        : base(nameof(YOLOv3))
+    {
+        Scale = scale ?? ModelScale.Full;
+        var a = anchorPriors is null ? tensor(CocoAnchors) : anchorPriors.detach().to(float32).cpu().clone();
+        if (a.dim() != 3 || a.shape[0] != 3 || a.shape[2] != 2)
+            throw new ArgumentException($"anchorPriors must be [3 x K x 2] (w, h) pixels, got [{string.Join(", ", a.shape)}].", nameof(anchorPriors));
+        anchors = a;
+        yolo = new BaseYOLOv3(inChannels, a.shape[1], numClasses, Scale);
+        RegisterComponents();
+    }
+
+    /// <summary>Replaces the anchor priors in place (the course's <c>model.anchors.copy_(mc_anchors)</c>).</summary>
+    public void SetAnchors(Tensor priors)
+    {
+        if (!priors.shape.SequenceEqual(anchors.shape))
+            throw new ArgumentException($"SetAnchors: expected [{string.Join(", ", anchors.shape)}], got [{string.Join(", ", priors.shape)}].", nameof(priors));
+        using var _ = no_grad();
+        anchors.copy_(priors.to(anchors.dtype).to(anchors.device));
+    }
+
+    /// <inheritdoc/>
+    public override (Tensor scores, Tensor boxes, Tensor logits) forward(Tensor x)
+    {
+        var (y1, y2, y3) = yolo.call(x);
+        long h = x.shape[2], w = x.shape[3];
+        var (s1, b1, c1) = ToBoundingBoxes(y1, anchors[0], w, h);  // large boxes
+        var (s2, b2, c2) = ToBoundingBoxes(y2, anchors[1], w, h);  // medium boxes
+        var (s3, b3, c3) = ToBoundingBoxes(y3, anchors[2], w, h);  // small boxes
+        return (cat(new[] { s1, s2, s3 }, 1),    // [B x N]
+                cat(new[] { b1, b2, b3 }, 1),    // [B x N x 4]
+                cat(new[] { c1, c2, c3 }, 1));   // [B x N x C]
+    }
+
+    /// <summary>
+    /// Decodes one raw detection set [B x (1 + 4 + C) x K x Sy x Sx] with anchors [K x 2] (pixels):
+    /// b_x = (σ(t_x) + c_x) / S_x, b_y likewise, b_w = exp(t_w)·p_w / width, b_h = exp(t_h)·p_h / height.
+    /// Objectness and class values stay logits (the loss applies sigmoid/softmax).
+    /// </summary>
+    /// <returns>scores [B x K·Sy·Sx], boxes [B x K·Sy·Sx x 4] (cx, cy, w, h normalized), logits [B x K·Sy·Sx x C].</returns>
+    public static (Tensor scores, Tensor boxes, Tensor logits) ToBoundingBoxes(Tensor detections, Tensor anchors, long width, long height)
+    {
+        if (detections.dim() != 5 || detections.shape[1] < 6 || detections.shape[2] != anchors.shape[0])
+            throw new ArgumentException($"ToBoundingBoxes expects [B x (5 + C) x K x Sy x Sx] with K = {anchors.shape[0]}, got [{string.Join(", ", detections.shape)}].", nameof(detections));
+        long c = detections.shape[1] - 5;
+        var parts = detections.split(new long[] { 1, 1, 1, 1, 1, c }, dim: 1);
+        var (score, tx, ty, tw, th, logits) = (parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]);
+        var scores = score.flatten(1);                                       // [B x (K·Sy·Sx)]
+
+        long sy = detections.shape[3], sx = detections.shape[4];
+        var dev = detections.device;
+        var grid = meshgrid(new[] { arange(sy, dtype: detections.dtype, device: dev), arange(sx, dtype: detections.dtype, device: dev) }, indexing: "ij");
+        var (cy, cx) = (grid[0], grid[1]);                                   // [Sy x Sx]
+        var a = anchors.to(detections.dtype).to(dev);
+        var pw = a[.., 0].view(-1, 1, 1);                                    // [K x 1 x 1]
+        var ph = a[.., 1].view(-1, 1, 1);
+        var bx = (tx.sigmoid() + cx) / sx;                                   // [B x 1 x K x Sy x Sx]
+        var by = (ty.sigmoid() + cy) / sy;
+        var bw = tw.exp() * (pw / width);
+        var bh = th.exp() * (ph / height);
+        var boxes = stack(new[] { bx, by, bw, bh }, dim: -1).flatten(1, -2); // [B x (K·Sy·Sx) x 4]
+        var classLogits = logits.flatten(2).transpose(1, 2);                 // [B x (K·Sy·Sx) x C]
+        return (scores, boxes, classLogits);
+    }
+
+    /// <summary>
+    /// Detections after per-class NMS, sorted by adjusted score (max class probability × σ(objectness)),
+    /// padded to the batch's largest count (score 0, box 0, label -1). Runs in eval mode without gradients
+    /// and restores the previous mode (the course left the model in eval mode).
+    /// </summary>
+    /// <param name="x">Images [B x C x H x W].</param>
+    /// <param name="iouThreshold">Boxes of one class overlapping a higher-scored kept box by more than this are dropped.</param>
+    /// <param name="scoreThreshold">Adjusted scores at or below this are dropped before NMS (0 keeps all, as the course).</param>
+    /// <param name="maxDetections">At most this many per image (highest scores); 0 means no limit.</param>
+    public Detections Detect(Tensor x, double iouThreshold = 0.6, double scoreThreshold = 0.0, int maxDetections = 0)
+    {
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var (scores, boxes, logits) = forward(x);
+            return Postprocess(scores, boxes, logits, iouThreshold, scoreThreshold, maxDetections).MoveToOuter();
+        }
+        finally { train(wasTraining); }
+    }
+
+    /// <summary>NMS on raw outputs (see <see cref="Detect"/>); public for custom decoders and tests.</summary>
+    public static Detections Postprocess(Tensor scores, Tensor boxes, Tensor logits, double iouThreshold = 0.6, double scoreThreshold = 0.0, int maxDetections = 0)
+    {
+        var (maxProbs, labels) = logits.softmax(-1).max(-1);                 // [B x N], [B x N]
+        var adjusted = maxProbs * scores.sigmoid();                          // [B x N]
+        var xyxy = BoxOps.CxCyWhToXyxy(boxes);
+        var valid = adjusted > scoreThreshold;
+        var keep = BatchedNms.Keep(xyxy, adjusted, labels, iouThreshold, valid);
+        return Detections.FromKeep(adjusted, boxes, labels, keep, maxDetections);
+    }
+}

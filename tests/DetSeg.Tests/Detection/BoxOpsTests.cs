@@ -1,0 +1,57 @@
+using DetSeg.Detection;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Tests.Detection;
+
+public class BoxOpsTests
+{
+    [Fact]
+    public void Conversions_RoundTrip_AndMatchHandValues()
+    {
+        var c = tensor(new float[,] { { 0.78f, 0.8f, 0.24f, 0.3f } }); // the course's example box
+        var x = BoxOps.CxCyWhToXyxy(c);
+        Assert.Equal(new[] { 0.66f, 0.65f, 0.9f, 0.95f }, x[0].data<float>().ToArray().Select(v => MathF.Round(v, 5)).ToArray());
+        Assert.True(BoxOps.XyxyToCxCyWh(x).allclose(c, 1e-6, 1e-6));
+        Assert.Throws<ArgumentException>(() => BoxOps.CxCyWhToXyxy(zeros(2, 3)));
+    }
+
+    [Fact]
+    public void Iou_HandComputedValues()
+    {
+        var a = tensor(new float[,] { { 0, 0, 2, 2 }, { 0, 0, 0, 0 } });
+        var b = tensor(new float[,] { { 1, 1, 3, 3 }, { 0, 0, 2, 2 }, { 5, 5, 6, 6 } });
+        var iou = BoxOps.Iou(a, b);
+        Assert.Equal(new long[] { 2, 3 }, iou.shape);
+        Assert.Equal(1.0 / 7, iou[0, 0].item<float>(), 6);   // inter 1, union 4 + 4 - 1
+        Assert.Equal(1.0, iou[0, 1].item<float>(), 6);
+        Assert.Equal(0.0, iou[0, 2].item<float>(), 6);
+        Assert.Equal(0.0, iou[1, 1].item<float>(), 6);        // empty box: 0, not NaN
+        Assert.Equal(0.0, BoxOps.Iou(a[1..], a[1..]).item<float>(), 6);
+    }
+
+    [Fact]
+    public void BestIou_KeepsBatchItemsIndependent_AndIgnoresPadding()
+    {
+        // pred box equals the truth of image 1 only; image 0's truth is elsewhere
+        var pred = tensor(new float[,,] { { { 0.5f, 0.5f, 0.2f, 0.2f } }, { { 0.5f, 0.5f, 0.2f, 0.2f } } });
+        var truth = tensor(new float[,,] { { { 0.1f, 0.1f, 0.1f, 0.1f }, { 0.5f, 0.5f, 0.2f, 0.2f } }, { { 0.5f, 0.5f, 0.2f, 0.2f }, { 0, 0, 0, 0 } } });
+        var valid = tensor(new bool[,] { { true, false }, { true, false } });
+        var best = BoxOps.BestIou(pred, truth, valid);
+        Assert.Equal(0.0, best[0, 0].item<float>(), 6);   // the matching box of image 0 is padding
+        Assert.Equal(1.0, best[1, 0].item<float>(), 6);
+    }
+
+    [Fact]
+    public void SizeIou_IsIouOfCentredBoxes()
+    {
+        var iou = BoxOps.SizeIou(tensor(new float[,] { { 2, 4 } }), tensor(new float[,] { { 2, 4 }, { 4, 2 }, { 1, 1 } }));
+        Assert.Equal(new[] { 1f, 4f / 12f, 1f / 8f }, iou[0].data<float>().ToArray().Select(v => MathF.Round(v, 6)).ToArray(), new FloatTol());
+    }
+
+    sealed class FloatTol : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) < 1e-5;
+        public int GetHashCode(float v) => 0;
+    }
+}
