@@ -36,4 +36,25 @@ public static class AttentionMaps
         var maps = grid.repeat_interleave(p, dim: 1).repeat_interleave(p, dim: 2); // [B x H x W], one block per patch
         return (maps.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
     }
+
+    /// <summary>
+    /// Lays attention maps over images for display: <c>[B x C x H x W]</c> images (C = 1 or 3, values in [0, 1])
+    /// and <c>[B x H x W]</c> maps to <c>[B x 3 x H x W]</c> RGB in [0, 1]. Each map is scaled to its own
+    /// maximum and coloured black → red → yellow → white ("hot"), then mixed with the image by <paramref name="alpha"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Shapes that do not match or <paramref name="alpha"/> outside [0, 1].</exception>
+    public static Tensor Overlay(Tensor images, Tensor maps, double alpha = 0.6)
+    {
+        if (images.dim() != 4 || (images.shape[1] != 1 && images.shape[1] != 3) || maps.dim() != 3
+            || maps.shape[0] != images.shape[0] || maps.shape[1] != images.shape[2] || maps.shape[2] != images.shape[3])
+            throw new ArgumentException(
+                $"Overlay expects images [B x 1|3 x H x W] and maps [B x H x W], got [{string.Join(" x ", images.shape)}] and [{string.Join(" x ", maps.shape)}].");
+        if (alpha < 0 || alpha > 1) throw new ArgumentException($"alpha must be in [0, 1], got {alpha}.", nameof(alpha));
+        using var scope = NewDisposeScope();
+        var m = maps.detach().to(float32);
+        m = m / m.flatten(1).amax(new long[] { 1 }).clamp_min(1e-12).view(-1, 1, 1);       // [B x H x W] in [0, 1]
+        var hot = stack(new[] { (3 * m).clamp(0, 1), (3 * m - 1).clamp(0, 1), (3 * m - 2).clamp(0, 1) }, 1); // [B x 3 x H x W]
+        var rgb = images.detach().to(float32).expand(-1, 3, -1, -1);                       // [B x 3 x H x W]
+        return ((1 - alpha) * rgb + alpha * hot).clamp(0, 1).MoveToOuterDisposeScope();
+    }
 }
