@@ -44,7 +44,9 @@ public sealed class ConfusionMatrix : IDisposable
         if (bins is null || bins.device_type != batch.device_type || bins.device_index != batch.device_index)
         {
             bins?.Dispose();
-            bins = batch.MoveToOuterDisposeScope();
+            // Detached, not moved to the outer scope: callers update from inside their own per-batch
+            // scope, which would otherwise free the running counts after the first batch.
+            bins = batch.DetachFromDisposeScope();
         }
         else bins.add_(batch);
     }

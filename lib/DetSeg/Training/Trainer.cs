@@ -184,7 +184,17 @@ public sealed class Trainer
         string bestPath = Path.Combine(dir, "best.ckpt");
         var best = File.Exists(bestPath) ? Checkpoint.Load(bestPath) : null;
         Log(options).WriteLine($"Resuming '{options.RunName}' after epoch {last.Epoch} (best {Describe(best?.Extra["best_value"] ?? double.NaN)} at epoch {best?.Epoch ?? -1}).");
-        return Loop(trainLoader, valLoader, options, history, best, last.Extra["best_value"], (int)last.Extra["since_best"]);
+        int since = (int)last.Extra["since_best"];
+        string? done = last.Epoch + 1 >= options.Epochs ? $"The run already has {last.Epoch + 1} of {options.Epochs} epochs: nothing to resume (raise Epochs to train longer)."
+            : options.Patience is int p && since >= p ? $"The run stopped early ({since} epochs without improvement, patience {p}): nothing to resume."
+            : history.Count > 0 && history[^1].Train.NonFiniteLoss ? "The run stopped on an invalid loss: nothing to resume." : null;
+        if (done is not null)
+        {
+            Log(options).WriteLine(done);
+            var stop = done.Contains("early") ? StopReason.EarlyStopping : done.Contains("invalid") ? StopReason.NonFiniteLoss : StopReason.Completed;
+            return new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = done, Options = options };
+        }
+        return Loop(trainLoader, valLoader, options, history, best, last.Extra["best_value"], since);
     }
 
     TrainResult Loop(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,

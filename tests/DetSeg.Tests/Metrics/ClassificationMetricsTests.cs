@@ -122,6 +122,17 @@ public class ClassificationMetricsTests
     }
 
     [Fact]
+    public void Counts_SurviveTheCallersPerBatchDisposeScope()
+    {
+        // The trainer updates metrics inside a per-batch dispose scope; the running counts must outlive it.
+        var (p, t) = Samples(SeedMatrix);
+        using var m = new ClassificationMetrics(3);
+        using (var batch = NewDisposeScope()) m.Update(p.narrow(0, 0, 50), t.narrow(0, 0, 50));
+        using (var batch = NewDisposeScope()) m.Update(p.narrow(0, 50, 60), t.narrow(0, 50, 60));
+        Assert.Equal(new double[] { 42, 30, 17 }, D(m.TP));
+    }
+
+    [Fact]
     public void ClassAbsentFromPredictionAndTarget_ScoresZeroExceptAccuracy_AndWeighsNothing()
     {
         using var m = new ClassificationMetrics(3);

@@ -183,6 +183,12 @@ public class TrainerTests : IDisposable
         Assert.Equal(a.Keys, b.Keys);
         foreach (var k in a.Keys) Assert.Equal(a[k], b[k]);
         Assert.Equal(fullResult.BestEpoch, resumedResult.BestEpoch);
+        // Resuming a finished run does nothing and says so.
+        var log = new StringWriter();
+        var again = new Trainer(resumed, resumedOpt, Step(resumed), null, CPU).Resume(TinyData(), null, o with { RunName = "part", Log = log });
+        Assert.Equal(4, again.History.Count);
+        Assert.Contains("nothing to resume", log.ToString());
+        foreach (var k in a.Keys) Assert.Equal(a[k], Weights(resumed)[k]);
         Assert.True(File.Exists(Path.Combine(root, "part", "best.ckpt")));
         Assert.Contains("\"history\"", File.ReadAllText(Path.Combine(root, "part", "metrics.json")));
     }
