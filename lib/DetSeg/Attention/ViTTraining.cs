@@ -94,7 +94,7 @@ public static class ViTTraining
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(recipe);
-        var metrics = new ClassifierMetrics((int)model.Config.NumClasses, device);
+        var metrics = new ClassifierMetrics((int)model.Config.NumClasses);
         var losses = new List<double>();
         var optimizer = optim.AdamW(model.parameters(), lr: recipe.LearningRate, weight_decay: recipe.WeightDecay);
         // The trainer steps the schedule once per epoch; T_max = Epochs decays to 0 by the last one.
