@@ -17,13 +17,13 @@ public static partial class Charts
     /// <param name="xTitle">X axis title, e.g. <c>"predicted"</c>.</param>
     /// <param name="yTitle">Y axis title, e.g. <c>"actual"</c>.</param>
     /// <param name="textFormat">.NET format of the cell text (e.g. <c>"0.##"</c>, <c>"P1"</c>); null for no text.</param>
-    /// <param name="colorscale">A plotly colour scale name.</param>
+    /// <param name="colorscale">A plotly colour scale name (e.g. <c>"Viridis"</c>); null for white to dark blue.</param>
     /// <param name="width">Width in pixels.</param>
     /// <param name="height">Height in pixels.</param>
     /// <exception cref="ArgumentException"><paramref name="z"/> is not 2-D, or a label list has the wrong length.</exception>
     public static Figure Heatmap(torch.Tensor z, IReadOnlyList<string>? xLabels = null, IReadOnlyList<string>? yLabels = null,
                                  string title = "", string xTitle = "", string yTitle = "", string? textFormat = "0.##",
-                                 string colorscale = "Blues", int width = 520, int height = 460)
+                                 string? colorscale = null, int width = 520, int height = 460)
     {
         ArgumentNullException.ThrowIfNull(z);
         if (z.ndim != 2) throw new ArgumentException($"Heatmap needs a 2-D tensor [rows x columns], got shape [{string.Join(", ", z.shape)}].", nameof(z));
@@ -44,12 +44,12 @@ public static partial class Charts
     /// <param name="xTitle">X axis title.</param>
     /// <param name="yTitle">Y axis title.</param>
     /// <param name="textFormat">.NET format of the cell text; null for no text.</param>
-    /// <param name="colorscale">A plotly colour scale name.</param>
+    /// <param name="colorscale">A plotly colour scale name (e.g. <c>"Viridis"</c>); null for white to dark blue.</param>
     /// <param name="width">Width in pixels.</param>
     /// <param name="height">Height in pixels.</param>
     public static Figure Heatmap(double[,] z, IReadOnlyList<string>? xLabels = null, IReadOnlyList<string>? yLabels = null,
                                  string title = "", string xTitle = "", string yTitle = "", string? textFormat = "0.##",
-                                 string colorscale = "Blues", int width = 520, int height = 460)
+                                 string? colorscale = null, int width = 520, int height = 460)
     {
         ArgumentNullException.ThrowIfNull(z);
         int rows = z.GetLength(0), cols = z.GetLength(1);
@@ -71,7 +71,8 @@ public static partial class Charts
             ["z"] = zRows,
             ["x"] = Strings(xs),
             ["y"] = Strings(ys),
-            ["colorscale"] = colorscale,
+            // Low values light, high values dark (plotly's own "Blues" runs the other way).
+            ["colorscale"] = colorscale is null ? new JsonArray(new JsonArray(0, "#f7fbff"), new JsonArray(1, "#08306b")) : colorscale,
             ["hovertemplate"] = "%{y} / %{x}: %{z}<extra></extra>",
         };
         if (textFormat is not null)
