@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using DetSeg.Data;
+using DetSeg.Detection;
+using DetSeg.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Bench;
+
+/// <summary>YOLOv3 speed: forward 1x3x416x416, detect (forward + NMS), a training step at 8x3x128x128, NMS alone
+/// on 10,647 boxes x 80 classes (ours vs TorchVision's per-class loop).</summary>
+public sealed class DetectionBench : IBenchmark
+{
+    /// <inheritdoc/>
+    public string Name => "detection";
+
+    /// <inheritdoc/>
+    public void Run(JsonObject result)
+    {
+        var dev = DetSeg.Runtime.Device.Default;
+        manual_seed(0);
+        var model = new YOLOv3(3, 80).to(dev);
+        model.eval();
+        var x = randn(1, 3, 416, 416, device: dev);
+        result["yolo_forward_ms_416_b1"] = Bench.Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); model.call(x); }, reps: 5, warmup: 1);
+        result["yolo_detect_ms_416_b1"] = Bench.Time(() => { using var s = NewDisposeScope(); model.Detect(x); }, reps: 5, warmup: 1);
+
+        var m10 = new YOLOv3(3, 10, anchorPriors: Anchors.ToPixels(Anchors.Lattice(Anchors.CourseBoxStats().std, Anchors.CourseBoxStats().mean), 128).to(float32)).to(dev);
+        var loss = new CustomYOLOv3Loss(128, m10.anchors).to(dev);
+        var opt = optim.Adam(m10.parameters(), 1e-3);
+        var xb = rand(8, 3, 128, 128, device: dev);
+        var tb = (tensor(new float[] { 0.5f, 0.5f, 0.12f, 0.15f }).repeat(8, 2, 1).to(dev), tensor(new long[] { 1, 7 }).repeat(8, 1).to(dev));
+        m10.train();
+        result["yolo_train_step_ms_128_b8"] = Bench.Time(() =>
+        {
+            using var s = NewDisposeScope();
+            opt.zero_grad(); var l = loss.call(m10.call(xb), tb); l.backward(); opt.step();
+        }, reps: 5, warmup: 2);
+
+        // NMS alone: 10,647 random boxes with random labels over 80 classes, one image
+        var gen = new Generator(0, dev);
+        var cxcy = rand(new long[] { 1, 10647, 2 }, generator: gen, device: dev);
+        var wh = rand(new long[] { 1, 10647, 2 }, generator: gen, device: dev) * 0.2 + 0.02;
+        var boxes = BoxOps.CxCyWhToXyxy(cat(new[] { cxcy, wh }, -1));
+        var scores = rand(new long[] { 1, 10647 }, generator: gen, device: dev);
+        var labels = randint(0, 80, new long[] { 1, 10647 }, generator: gen, device: dev);
+        result["nms_batched_ms_10647x80"] = Bench.Time(() => { using var s = NewDisposeScope(); BatchedNms.Keep(boxes, scores, labels, 0.5); }, reps: 5, warmup: 1);
+        // TorchVision's nms has no batched form: the usual offset trick (boxes shifted per class) in one call
+        var offset = boxes + labels.unsqueeze(-1).to(float32) * 2;
+        result["nms_torchvision_offset_ms_10647x80"] = Bench.Time(() => { using var s = NewDisposeScope(); torchvision.ops.nms(offset[0], scores[0], 0.5); }, reps: 3, warmup: 1);
+        long ours = BatchedNms.Keep(boxes, scores, labels, 0.5).sum().item<long>();
+        long theirs = torchvision.ops.nms(offset[0], scores[0], 0.5).shape[0];
+        result["nms_kept_ours_vs_torchvision"] = $"{ours} / {theirs}";
+        result["rss_mb"] = Bench.RssMb();
+    }
+}
+
+/// <summary>
+/// The quality run of issue 6: YOLOv3 from scratch on MNIST clutter (≤ 3 digits, 128x128) with the current
+/// profile's <see cref="MnistClutterRecipe"/>, best epoch by validation mAP@0.5, then mAP on the held-out test split.
+/// Needs MNIST under $DETSEG_DATA.
+/// </summary>
+public sealed class DetectionTrainBench : IBenchmark
+{
+    /// <inheritdoc/>
+    public string Name => "detection-train";
+
+    /// <inheritdoc/>
+    public void Run(JsonObject result)
+    {
+        var dev = DetSeg.Runtime.Device.Default;
+        var recipe = MnistClutterRecipe.Current;
+        result["profile"] = DetSeg.Runtime.Profile.Current.ToString();
+        result["recipe"] = recipe.ToString();
+        manual_seed(0);
+        var clutter = new MNISTClutter(instance: true, imageSize: MnistClutterRecipe.ImageSize, maxNumDigits: MnistClutterRecipe.MaxNumDigits, device: dev);
+        var data = new MCDetection(clutter);
+        int rest = data.Count - recipe.TrainImages - recipe.ValImages - recipe.TestImages;
+        var splits = RandomSplit.Split(data, new[] { recipe.TrainImages, recipe.ValImages, recipe.TestImages, rest }, seed: 0);
+        using var train = new DataLoader(splits[0], recipe.BatchSize, shuffle: true, dropLast: true, seed: 0, device: dev);
+        using var val = new DataLoader(splits[1], 100, device: dev);
+        using var test = new DataLoader(splits[2], 100, device: dev);
+
+        var (std, mean) = Anchors.CourseBoxStats();
+        var anchors = Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32);
+        var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
+        result["parameters"] = model.parameters().Sum(p => p.numel());
+        var loss = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(dev);
+        var opt = optim.Adam(model.parameters(), recipe.LearningRate);
+        var sched = optim.lr_scheduler.CosineAnnealingLR(opt, recipe.Epochs, recipe.LearningRate * 0.05);
+        var metrics = new MeanAveragePrecision(10);
+        var trainer = new Trainer(model, opt, DetectionTraining.Step(model, loss, metrics), metrics, dev);
+        var clock = Stopwatch.StartNew();
+        var run = trainer.Train(train, val, new TrainOptions
+        {
+            Epochs = recipe.Epochs, Monitor = "map50", HigherIsBetter = true, Patience = null, Scheduler = sched,
+            Log = Console.Error,
+        });
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        run.Best!.Restore(model);
+        var eval = DetectionTraining.Evaluate(model, test);
+        result["train_seconds"] = Math.Round(trainSeconds, 1);
+        result["best_epoch"] = run.BestEpoch;
+        result["val_map50_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "map50").Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
+        result["test_images"] = eval.NumImages;
+        result["test_map50"] = Math.Round(eval.Map50, 4);
+        result["test_map75"] = Math.Round(eval.Map75, 4);
+        result["test_map50_95"] = Math.Round(eval.Map50To95, 4);
+        Console.Error.WriteLine(eval.ToString());
+        result["rss_mb"] = Bench.RssMb();
+    }
+}
