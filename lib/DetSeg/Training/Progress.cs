@@ -52,7 +52,7 @@ public static class Progress
     }
 }
 
-/// <summary>A text progress bar: redrawn in place (<c>\r</c>) on a terminal, one line per quarter when output is redirected.</summary>
+/// <summary>A text progress bar: redrawn in place (<c>\r</c>) on a terminal and cleared at the end; one line per quarter when output is redirected.</summary>
 public sealed class ConsoleProgress(TextWriter writer, bool interactive) : IProgressSink
 {
     string label = "";
@@ -85,11 +85,11 @@ public sealed class ConsoleProgress(TextWriter writer, bool interactive) : IProg
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>Clears the bar on a terminal; the summary itself is the caller's to log (the trainer prints it per epoch).</summary>
     public void End(string summary)
     {
-        if (interactive) writer.Write("\r\u001b[K");
-        writer.WriteLine($"{label}: {summary}");
+        if (!interactive) return;
+        writer.Write("\r\u001b[K");
         writer.Flush();
     }
 }

@@ -62,6 +62,10 @@ public class MNISTClutterTests
         Assert.True(batch[1][1].equal(a[1]).all().item<bool>());
         var c = ds[11];
         Assert.True(batch[1][2].equal(c[1]).all().item<bool>());
+        // more images than one CPU render chunk: still the same images, in order
+        var big = ds.GetBatch(Enumerable.Range(0, 9).ToArray());
+        Assert.Equal(9, big[1].shape[0]);
+        Assert.True(big[1][5].equal(a[1]).all().item<bool>() && big[0][5].equal(a[0]).all().item<bool>());
     }
 
     [Fact]

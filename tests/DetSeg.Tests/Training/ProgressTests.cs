@@ -14,7 +14,7 @@ public class ProgressTests
     }
 
     [Fact]
-    public void ConsoleProgress_Redirected_WritesQuarterLinesAndSummary()
+    public void ConsoleProgress_Redirected_WritesOneLinePerQuarter()
     {
         var w = new StringWriter();
         var p = new ConsoleProgress(w, interactive: false);
@@ -22,8 +22,8 @@ public class ProgressTests
         for (int i = 1; i <= 8; i++) p.Update(i, 1.0, TimeSpan.FromSeconds(i));
         p.End("loss=1.0000");
         var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(5, lines.Length);
-        Assert.StartsWith("Training 0: loss=1.0000", lines[^1]);
+        Assert.Equal(4, lines.Length);
+        Assert.StartsWith("Training 0 [##############################] 8/8 loss 1.0000", lines[^1]);
     }
 
     [Fact]
