@@ -1,5 +1,4 @@
 using DetSeg.Metrics;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DetSeg.Attention;
@@ -16,26 +15,8 @@ namespace DetSeg.Attention;
 /// </remarks>
 public sealed class ClassifierMetrics : IMetricSet, IDisposable
 {
-    readonly torch.Device device;
-
-    /// <summary>Creates empty metrics for <paramref name="numClasses"/> classes, counted on <paramref name="device"/> (null: <see cref="Runtime.Device.Default"/>).</summary>
-    public ClassifierMetrics(int numClasses, torch.Device? device = null)
-    {
-        Metrics = new ClassificationMetrics(numClasses);
-        this.device = device ?? Runtime.Device.Default;
-        Prime();
-    }
-
-    // Workaround (Metrics/ConfusionMatrix.cs, owner core): its first Update creates the count tensor with
-    // MoveToOuterDisposeScope, which leaves it in the CALLER's dispose scope — the trainer's per-batch scope —
-    // so it is freed after the first batch ("Tensor invalid -- empty handle" on the second). An empty update
-    // here, outside any per-batch scope, creates the counts where no batch scope can free them; later updates
-    // add in place. Harmless once ConfusionMatrix detaches its counts itself.
-    void Prime()
-    {
-        using var none = empty(0, dtype: int64, device: device);
-        Metrics.Update(none, none);
-    }
+    /// <summary>Creates empty metrics for <paramref name="numClasses"/> classes.</summary>
+    public ClassifierMetrics(int numClasses) => Metrics = new ClassificationMetrics(numClasses);
 
     /// <summary>The accumulated confusion table (rows actual, columns predicted) and per-class metrics.</summary>
     public ClassificationMetrics Metrics { get; }
@@ -63,11 +44,7 @@ public sealed class ClassifierMetrics : IMetricSet, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Reset()
-    {
-        Metrics.Reset();
-        Prime();
-    }
+    public void Reset() => Metrics.Reset();
 
     /// <inheritdoc/>
     public IReadOnlyDictionary<string, double> Values()
