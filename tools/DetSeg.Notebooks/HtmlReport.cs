@@ -113,7 +113,7 @@ window.addEventListener('load', function () {
     }
 
     const string Css = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 0 auto; padding: 1.5em; color: #1f2328; line-height: 1.5; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1240px; margin: 0 auto; padding: 1.5em; color: #1f2328; line-height: 1.5; }
 header { border-bottom: 1px solid #d0d7de; margin-bottom: 1.5em; } header p { color: #57606a; }
 .cell { margin: 1em 0; }
 .cell.code { border-left: 3px solid #d0d7de; padding-left: 0.8em; }

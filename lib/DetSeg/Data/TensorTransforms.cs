@@ -40,7 +40,15 @@ public static class TensorTransforms
     }
 
     /// <summary>Shifts the hue by <paramref name="factor"/> ∈ [-0.5, 0.5] of a turn (torchvision's HSV round trip).</summary>
-    public static Tensor AdjustHue(Tensor image, double factor) => torchvision.transforms.functional.adjust_hue(image, factor);
+    public static Tensor AdjustHue(Tensor image, double factor)
+    {
+        if (factor is < -0.5 or > 0.5) throw new ArgumentException($"hue factor must be in [-0.5, 0.5], got {factor}.", nameof(factor));
+        // TorchVision.NET 0.107's adjust_hue returns a 3-D [C x H x W] image unchanged; it works on [B x C x H x W].
+        if (image.dim() != 3) return torchvision.transforms.functional.adjust_hue(image, factor);
+        using var batched = image.unsqueeze(0);
+        using var shifted = torchvision.transforms.functional.adjust_hue(batched, factor);
+        return shifted.squeeze(0);
+    }
 
     /// <summary>Gaussian blur with a square <paramref name="kernelSize"/> kernel and reflect padding.</summary>
     public static Tensor GaussianBlur(Tensor image, int kernelSize, double sigma)

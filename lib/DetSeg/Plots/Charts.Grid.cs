@@ -4,6 +4,8 @@ namespace DetSeg.Plots;
 
 public static partial class Charts
 {
+    const int LegendWidth = 130;
+
     /// <summary>
     /// Puts figures side by side in one figure, row by row: e.g. image, target mask and predicted mask, or
     /// one detection per panel. Each panel keeps its own axes, shapes, labels and title.
@@ -81,6 +83,13 @@ public static partial class Charts
                 });
         }
         layout["showlegend"] = legend;
+        if (legend)
+        {
+            // Room for the legend right of the panels, so a wide grid does not push it out of view.
+            layout["width"] = w * columns + LegendWidth;
+            layout["margin"]!["r"] = LegendWidth;
+            layout["legend"] = new JsonObject { ["x"] = 1.01, ["xanchor"] = "left", ["y"] = 1, ["yanchor"] = "top" };
+        }
         return Figure.Create(data, layout);
     }
 

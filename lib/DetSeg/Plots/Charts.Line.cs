@@ -58,7 +58,7 @@ public static partial class Charts
     /// <param name="panelWidth">Width of one panel in pixels.</param>
     /// <param name="panelHeight">Height of one panel in pixels.</param>
     public static Figure LineGrid(IEnumerable<Panel> panels, int columns = 2, string title = "", string xTitle = "",
-                                  double? markerX = null, string? markerLabel = null, int panelWidth = 380, int panelHeight = 280)
+                                  double? markerX = null, string? markerLabel = null, int panelWidth = 320, int panelHeight = 260)
     {
         ArgumentNullException.ThrowIfNull(panels);
         var list = panels.ToList();

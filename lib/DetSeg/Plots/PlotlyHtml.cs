@@ -33,6 +33,9 @@ public static class PlotlyHtml
 <script type="text/javascript">
 (function () {
   var fig = {{{fig}}};
+  // Fill the div (its width is the figure's, capped at the page's): narrower outputs shrink the chart.
+  delete fig.layout.width;
+  fig.layout.autosize = true;
   var draw = function () { window.Plotly.newPlot('{{{id}}}', fig.data, fig.layout, {responsive: true}); };
   if (window.Plotly) { draw(); return; }
   if (typeof window.requirejs === 'function') {

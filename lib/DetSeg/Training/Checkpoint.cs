@@ -11,9 +11,10 @@ namespace DetSeg.Training;
 /// <c>model.state_dict()</c> which aliases the live weights — and saved as one file, atomically.
 /// </summary>
 /// <remarks>
-/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT1</c>, then four length-prefixed blocks:
-/// a UTF-8 JSON header (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>), TorchSharp's
-/// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, and the CPU generator state.
+/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT1</c>, then length-prefixed blocks:
+/// a UTF-8 JSON header (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra
+/// generators), TorchSharp's <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the
+/// CPU generator state, then one block per extra generator (e.g. a dataset's augmentation generator).
 /// </remarks>
 public sealed class Checkpoint
 {
@@ -31,13 +32,14 @@ public sealed class Checkpoint
     internal byte[] ModelBytes { get; }
     internal byte[] OptimizerBytes { get; }
     internal byte[] RngBytes { get; }
+    internal byte[][] GeneratorBytes { get; }
 
-    Checkpoint(int epoch, IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double> extra, byte[] model, byte[] optimizer, byte[] rng)
-        => (Epoch, Metrics, Extra, ModelBytes, OptimizerBytes, RngBytes) = (epoch, metrics, extra, model, optimizer, rng);
+    Checkpoint(int epoch, IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double> extra, byte[] model, byte[] optimizer, byte[] rng, byte[][] generators)
+        => (Epoch, Metrics, Extra, ModelBytes, OptimizerBytes, RngBytes, GeneratorBytes) = (epoch, metrics, extra, model, optimizer, rng, generators);
 
-    /// <summary>Copies the current state of <paramref name="model"/>, <paramref name="optimizer"/> and the CPU generator.</summary>
+    /// <summary>Copies the current state of <paramref name="model"/>, <paramref name="optimizer"/>, the CPU generator and <paramref name="generators"/>.</summary>
     public static Checkpoint Capture(nn.Module model, optim.Optimizer? optimizer, int epoch,
-        IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double>? extra = null)
+        IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double>? extra = null, IReadOnlyList<Generator>? generators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         byte[] m = Bytes(w => model.save(w));
@@ -49,14 +51,17 @@ public sealed class Checkpoint
         };
         using var state = torch.random.get_rng_state();
         byte[] rng = state.data<byte>().ToArray();
-        return new Checkpoint(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(extra ?? new Dictionary<string, double>()), m, o, rng);
+        var gens = (generators ?? []).Select(g => { using var s = g.get_state(); return s.data<byte>().ToArray(); }).ToArray();
+        return new Checkpoint(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(extra ?? new Dictionary<string, double>()), m, o, rng, gens);
     }
 
     /// <summary>Loads the weights into <paramref name="model"/> and, when given and saved, the optimizer state.</summary>
     /// <param name="model">The model to load the weights into (same architecture).</param>
     /// <param name="optimizer">The optimizer to load the state into; null skips it.</param>
     /// <param name="restoreRng">Also restore the CPU generator (what <see cref="Trainer.Resume"/> needs for shuffles and augmentation to repeat).</param>
-    public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false)
+    /// <param name="generators">Extra generators to restore, in the order they were captured.</param>
+    /// <exception cref="ArgumentException">A different number of generators than were captured.</exception>
+    public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false, IReadOnlyList<Generator>? generators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         using (var r = new BinaryReader(new MemoryStream(ModelBytes)))
@@ -68,6 +73,16 @@ public sealed class Checkpoint
         {
             using var state = torch.tensor(RngBytes, dtype: ScalarType.Byte);
             torch.random.set_rng_state(state);
+        }
+        if (generators is { Count: > 0 })
+        {
+            if (generators.Count != GeneratorBytes.Length)
+                throw new ArgumentException($"The checkpoint holds {GeneratorBytes.Length} generator state(s), {generators.Count} generator(s) were given.", nameof(generators));
+            for (int i = 0; i < generators.Count; i++)
+            {
+                using var state = torch.tensor(GeneratorBytes[i], dtype: ScalarType.Byte);
+                generators[i].set_state(state);
+            }
         }
     }
 
@@ -83,8 +98,8 @@ public sealed class Checkpoint
             using (var w = new BinaryWriter(fs, Encoding.UTF8))
             {
                 w.Write(Encoding.ASCII.GetBytes(Magic));
-                var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra)));
-                foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes })
+                var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
+                foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
                 {
                     w.Write((long)block.Length);
                     w.Write(block);
@@ -111,16 +126,17 @@ public sealed class Checkpoint
             using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             var magic = Encoding.ASCII.GetString(r.ReadBytes(Magic.Length));
             if (magic != Magic) throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
-            var blocks = new byte[4][];
-            for (int i = 0; i < 4; i++)
+            byte[] Block(int i)
             {
                 long n = r.ReadInt64();
                 if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position)
                     throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i} claims {n} bytes).");
-                blocks[i] = r.ReadBytes((int)n);
+                return r.ReadBytes((int)n);
             }
-            var h = JsonSerializer.Deserialize<Header>(blocks[0]) ?? throw new InvalidDataException($"'{path}' has an empty header.");
-            return new Checkpoint(h.Epoch, Unfinite(h.Metrics), Unfinite(h.Extra), blocks[1], blocks[2], blocks[3]);
+            var h = JsonSerializer.Deserialize<Header>(Block(0)) ?? throw new InvalidDataException($"'{path}' has an empty header.");
+            byte[] model = Block(1), optimizer = Block(2), rng = Block(3);
+            var gens = Enumerable.Range(0, h.Generators).Select(i => Block(4 + i)).ToArray();
+            return new Checkpoint(h.Epoch, Unfinite(h.Metrics), Unfinite(h.Extra), model, optimizer, rng, gens);
         }
         catch (EndOfStreamException e)
         {
@@ -144,5 +160,5 @@ public sealed class Checkpoint
         (d ?? []).ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind == JsonValueKind.String
             ? double.Parse(kv.Value.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : kv.Value.GetDouble());
 
-    sealed record Header(int Epoch, Dictionary<string, JsonElement> Metrics, Dictionary<string, JsonElement> Extra);
+    sealed record Header(int Epoch, Dictionary<string, JsonElement> Metrics, Dictionary<string, JsonElement> Extra, int Generators = 0);
 }

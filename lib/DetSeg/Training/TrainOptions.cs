@@ -36,6 +36,12 @@ public sealed record TrainOptions
     /// <summary>Where per-epoch logs and the stop reason are written; null is <see cref="Console.Out"/>, <see cref="TextWriter.Null"/> silences.</summary>
     public TextWriter? Log { get; init; }
 
+    /// <summary>
+    /// Generators besides torch's default one whose state a resume must restore — e.g. a dataset's augmentation
+    /// generator — saved in every checkpoint and restored by <see cref="Trainer.Resume"/> in this order.
+    /// </summary>
+    public IReadOnlyList<Generator>? Generators { get; init; }
+
     /// <summary>Called after every epoch (after checkpoints are written), e.g. to redraw live curves.</summary>
     public Action<EpochLog>? OnEpoch { get; init; }
 

@@ -169,7 +169,7 @@ public sealed class Trainer
         var last = Checkpoint.Load(Path.Combine(dir, "last.ckpt"));
         // Replay the schedule on the fresh optimizer first; the saved optimizer state then overwrites the rest.
         for (int i = 0; i <= last.Epoch; i++) options.Scheduler?.step();
-        last.Restore(Model, Optimizer, restoreRng: true);
+        last.Restore(Model, Optimizer, restoreRng: true, generators: options.Generators);
         // Loaders that shuffle with their own generator (DataLoader) advance it once per enumeration: start and
         // drop one enumeration per finished epoch so the resumed epochs see the same orders. Lazy loaders do no work here.
         for (int i = 0; i <= last.Epoch; i++)
@@ -224,7 +224,7 @@ public sealed class Trainer
             var extra = new Dictionary<string, double> { ["best_value"] = bestValue, ["since_best"] = sinceBest, ["lr"] = lr };
             if (improved)
             {
-                best = Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra);
+                best = Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators);
                 if (o.RunDirectory is string d) best.Save(Path.Combine(d, "best.ckpt"));
             }
             log.WriteLine($"{monitorName} = {Describe(current)}{(improved ? "  (new best)" : $"  (best {Describe(bestValue)} at epoch {best?.Epoch}, {sinceBest} epoch(s) ago)")}");
@@ -234,7 +234,7 @@ public sealed class Trainer
             {
                 // metrics.json first: a crash between the two writes leaves an extra epoch that Resume drops.
                 WriteAtomic(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
-                Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra).Save(Path.Combine(dir, "last.ckpt"));
+                Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators).Save(Path.Combine(dir, "last.ckpt"));
             }
             o.OnEpoch?.Invoke(entry);
 

@@ -75,6 +75,10 @@ public class PFSegmentationTests
         Assert.True(TensorTransforms.AdjustSaturation(img, 1).allclose(img));
         Assert.True(TensorTransforms.AdjustHue(img, 0).allclose(img, atol: 1e-5));
         Assert.True(TensorTransforms.AdjustSaturation(img, 0).select(0, 0).allclose(TensorTransforms.Grayscale(img)[0]));
+        // A hue shift of a third of a turn turns pure red into pure green (HSV hand computation), for [C x H x W] and batches.
+        var red = tensor(new float[] { 1, 0, 0 }).view(3, 1, 1);
+        Assert.True(TensorTransforms.AdjustHue(red, 1.0 / 3).allclose(tensor(new float[] { 0, 1, 0 }).view(3, 1, 1), atol: 1e-5));
+        Assert.True(TensorTransforms.AdjustHue(red.unsqueeze(0), -1.0 / 3).allclose(tensor(new float[] { 0, 0, 1 }).view(1, 3, 1, 1), atol: 1e-5));
         var flat = full(new long[] { 3, 9, 9 }, 0.25f);
         Assert.True(TensorTransforms.GaussianBlur(flat, 5, 1.3).allclose(flat, atol: 1e-6));
         // blur moves an impulse into a symmetric bump that keeps its mass

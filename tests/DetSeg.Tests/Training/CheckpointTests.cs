@@ -53,6 +53,20 @@ public class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ExtraGenerators_RoundTripThroughTheFile()
+    {
+        var g = new Generator(17);
+        var ck = Checkpoint.Capture(nn.Linear(2, 2), null, 0, new Dictionary<string, double>(), generators: [g]);
+        string path = Path.Combine(dir, "g.ckpt");
+        ck.Save(path);
+        var expected = torch.rand(5, generator: g).data<float>().ToArray();   // what comes next after the capture
+        torch.rand(3, generator: g);                                          // move on
+        Checkpoint.Load(path).Restore(nn.Linear(2, 2), generators: [g]);
+        Assert.Equal(expected, torch.rand(5, generator: g).data<float>().ToArray());
+        Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(nn.Linear(2, 2), generators: [g, new Generator(1)]));
+    }
+
+    [Fact]
     public void Load_NotACheckpoint_NamesTheFile()
     {
         Directory.CreateDirectory(dir);
