@@ -14,8 +14,9 @@ usage: DetSeg.Notebooks run [notebook ...] [--profile smoke|cpu|gpu] [--out DIR]
   --profile  sets DETSEG_PROFILE for the notebooks (default: gpu with CUDA, else cpu)
   --out      where executed notebooks and HTML reports go (default: reports/ in the repository)
 
-Each notebook runs top to bottom in a fresh C# kernel and stops at its first failing cell; the others
-still run. Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
+Each notebook runs top to bottom in a fresh C# kernel (working directory: the notebook's folder) and
+stops at its first failing cell; the others still run. Cells are numbered from 1 in file order, markdown
+cells included. Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
 
 verify checks a notebook executed by another kernel (dotnet-repl, VS Code): no error outputs, every chart
 as text/html, and, given this host's run of the same notebook, as many charts per cell.
@@ -111,6 +112,9 @@ as text/html, and, given this host's run of the same notebook, as many charts pe
             // Notebooks leave tensors in kernel variables; let the next one start clean.
             GC.Collect();
             GC.WaitForPendingFinalizers();
+            GC.Collect();
+            using var self = Process.GetCurrentProcess();
+            stdout.WriteLine($"  (host memory after this notebook: {self.WorkingSet64 / (1 << 20)} MB)");
         }
 
         stdout.WriteLine($"\nSummary ({NotebookRunner.Seconds(clock.Elapsed)}):");

@@ -46,7 +46,11 @@ public static partial class Charts
                     ["y"] = new JsonArray((JsonNode?)null),
                     ["marker"] = new JsonObject { ["color"] = Palette.Color(c - 1), ["symbol"] = "square", ["size"] = 12 },
                 });
+            // Below the image, so the image keeps the figure's full width.
             layout["showlegend"] = true;
+            layout["legend"] = new JsonObject { ["orientation"] = "h", ["x"] = 0, ["y"] = 0, ["yanchor"] = "top" };
+            layout["margin"]!["b"] = 40;
+            layout["height"] = layout["height"]!.GetValue<int>() + 30;
         }
         if (!ReferenceEquals(m, mask)) m.Dispose();
         return Figure.Create(data, layout);
