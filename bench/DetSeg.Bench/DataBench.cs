@@ -31,30 +31,40 @@ public sealed class DataBench : IBenchmark
             ["mc_item_ms_default_blas"] = 1.39, ["mcdet_item_ms_default_blas"] = 1.87,
         };
 
+        // Per-item figures at 2 torch threads (the default here) and at 1: item tensors are small, and on a busy
+        // machine the 2-thread fork/join of every op costs more than it gains (seen: 5-15x under load 25).
+        int defaultThreads = torch.get_num_threads();
         PennFudan? pf = null;
         try { pf = new PennFudan(download: false); } catch (DataUnavailableException e) { result["pennfudan"] = "skipped: " + e.Message; }
-        if (pf is not null)
-        {
-            int i = 0;
-            result["pennfudan_decode_item"] = Bench.Time(() => { using var item = pf[i++ % pf.Count]; }, reps: 15, warmup: 3);
-            var seg = new PFSegmentation(pf, seed: 0, device: cpu);
-            result["pfsegmentation_eval_item_256"] = ItemTime(seg, 15);
-            seg.Training = true;
-            result["pfsegmentation_train_item_256"] = ItemTime(seg, 25);
-            result["epoch_wait_unet16_pf128_b4"] = EpochWait(new PFSegmentation(pf, imageSize: 128, seed: 0, device: cpu) { Training = true }, cpu);
-        }
-
         MNIST? mnist = null;
         try { mnist = new MNIST(download: false); } catch (DataUnavailableException e) { result["mnist"] = "skipped: " + e.Message; }
-        if (mnist is not null)
+        foreach (int threads in new[] { defaultThreads, 1 }.Distinct())
         {
-            var clutter = new MNISTClutter(mnist: mnist, device: cpu);
-            var det = new MCDetection(clutter);
-            result["mnistclutter_item_128"] = ItemTime(clutter, 30);
-            result["mcdetection_item_128"] = ItemTime(det, 30);
-            result["mnistclutter_batch64_128"] = BatchTime(clutter, 64, 7);
-            result["mcdetection_batch64_128"] = BatchTime(det, 64, 7);
+            torch.set_num_threads(threads);
+            var r = new JsonObject();
+            result[$"threads_{threads}"] = r;
+            if (pf is not null)
+            {
+                int i = 0;
+                r["pennfudan_decode_item"] = Bench.Time(() => { using var item = pf[i++ % pf.Count]; }, reps: 15, warmup: 3);
+                var seg = new PFSegmentation(pf, seed: 0, device: cpu);
+                r["pfsegmentation_eval_item_256"] = ItemTime(seg, 15);
+                seg.Training = true;
+                r["pfsegmentation_train_item_256"] = ItemTime(seg, 25);
+            }
+            if (mnist is not null)
+            {
+                var clutter = new MNISTClutter(mnist: mnist, device: cpu);
+                var det = new MCDetection(clutter);
+                r["mnistclutter_item_128"] = ItemTime(clutter, 30);
+                r["mcdetection_item_128"] = ItemTime(det, 30);
+                r["mnistclutter_batch64_128"] = BatchTime(clutter, 64, 7);
+                r["mcdetection_batch64_128"] = BatchTime(det, 64, 7);
+            }
         }
+        torch.set_num_threads(defaultThreads);
+        if (pf is not null)
+            result["epoch_wait_unet16_pf128_b4"] = EpochWait(new PFSegmentation(pf, imageSize: 128, seed: 0, device: cpu) { Training = true }, cpu);
         result["rss_mb"] = Bench.RssMb();
     }
 

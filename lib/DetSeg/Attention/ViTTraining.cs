@@ -25,39 +25,6 @@ public static class ViTTraining
     }
 
     /// <summary>
-    /// How many epochs fit in <paramref name="budget"/> on this machine now, between 1 and <paramref name="maxEpochs"/>:
-    /// times a few training steps of a throwaway copy of <paramref name="model"/> on <paramref name="sample"/> (one
-    /// batch of images) and scales to <paramref name="trainImages"/> training plus <paramref name="valImages"/>
-    /// validation images per epoch (an evaluation image costs about a third of a training image). The model's
-    /// weights and torch's random state are left untouched. A busy machine gets fewer epochs, not a longer run.
-    /// </summary>
-    public static (int Epochs, double SecondsPerEpoch) EpochsFor(TimeSpan budget, VisionTransformer model, Tensor sample,
-        int trainImages, int valImages, int maxEpochs)
-    {
-        if (maxEpochs < 1) throw new ArgumentException($"maxEpochs must be ≥ 1, got {maxEpochs}.", nameof(maxEpochs));
-        using var rng = torch.random.get_rng_state();
-        using var probe = new VisionTransformer(model.Config);
-        probe.to(sample.device).train();
-        using var optimizer = optim.AdamW(probe.parameters(), lr: 1e-4);
-        using var labels = zeros(sample.shape[0], dtype: int64, device: sample.device);
-        const int warmup = 2, timed = 6;
-        var clock = new System.Diagnostics.Stopwatch();
-        for (int i = 0; i < warmup + timed; i++)
-        {
-            if (i == warmup) clock.Start();
-            using var scope = NewDisposeScope();
-            optimizer.zero_grad();
-            nn.functional.cross_entropy(probe.call(sample), labels).backward();
-            optimizer.step();
-        }
-        torch.random.set_rng_state(rng);
-        double perImage = clock.Elapsed.TotalSeconds / timed / sample.shape[0];
-        double perEpoch = perImage * (trainImages + valImages / 3.0);
-        int epochs = (int)Math.Clamp(Math.Floor(budget.TotalSeconds / perEpoch), 1, maxEpochs);
-        return (epochs, perEpoch);
-    }
-
-    /// <summary>
     /// The per-batch step: <c>batch = [images [B x C x H x W], labels [B]]</c> → cross-entropy loss; updates
     /// <paramref name="metrics"/> and, in training, appends every batch's loss to <paramref name="batchLosses"/>
     /// (for curves finer than one point per epoch; the trainer reads the loss anyway, so this adds no sync).

@@ -147,7 +147,7 @@ public static class DarknetWeights
                     else
                     {
                         var inverse = HeadOrder(k, model.NumClasses).argsort(0, false);
-                        Put(conv.bias!.index(inverse)); Put(conv.weight!.index(inverse));
+                        Put(conv.bias!.index(inverse.to(conv.bias!.device))); Put(conv.weight!.index(inverse.to(conv.weight!.device)));
                     }
                 }
             }

@@ -79,6 +79,10 @@ public class PFSegmentationTests
         var red = tensor(new float[] { 1, 0, 0 }).view(3, 1, 1);
         Assert.True(TensorTransforms.AdjustHue(red, 1.0 / 3).allclose(tensor(new float[] { 0, 1, 0 }).view(3, 1, 1), atol: 1e-5));
         Assert.True(TensorTransforms.AdjustHue(red.unsqueeze(0), -1.0 / 3).allclose(tensor(new float[] { 0, 0, 1 }).view(1, 3, 1, 1), atol: 1e-5));
+        // agrees with TorchVision.NET's own (batched) adjust_hue, a port of torchvision's
+        var reference = torchvision.transforms.functional.adjust_hue(img.unsqueeze(0), 0.17)[0];
+        Assert.True(TensorTransforms.AdjustHue(img, 0.17).allclose(reference, atol: 1e-5));
+        Assert.Throws<ArgumentException>(() => TensorTransforms.AdjustHue(img, 0.7));
         var flat = full(new long[] { 3, 9, 9 }, 0.25f);
         Assert.True(TensorTransforms.GaussianBlur(flat, 5, 1.3).allclose(flat, atol: 1e-6));
         // blur moves an impulse into a symmetric bump that keeps its mass

@@ -78,17 +78,15 @@ public class ModelTests
         var model = new YOLOv3();
         model.eval();
         var x = randn(2, 3, 416, 416);
-        var (y1, y2, y3) = model.yolo.call(x);
-        Assert.Equal(new long[] { 2, 85, 3, 13, 13 }, y1.shape);
-        Assert.Equal(new long[] { 2, 85, 3, 26, 26 }, y2.shape);
-        Assert.Equal(new long[] { 2, 85, 3, 52, 52 }, y3.shape);
+        var (y1, y2, y3) = model.yolo.call(x[..1]);
+        Assert.Equal(new long[] { 1, 85, 3, 13, 13 }, y1.shape);
+        Assert.Equal(new long[] { 1, 85, 3, 26, 26 }, y2.shape);
+        Assert.Equal(new long[] { 1, 85, 3, 52, 52 }, y3.shape);
         var (scores, boxes, logits) = model.call(x);
         Assert.Equal(new long[] { 2, 10647 }, scores.shape);
         Assert.Equal(new long[] { 2, 10647, 4 }, boxes.shape);
         Assert.Equal(new long[] { 2, 10647, 80 }, logits.shape);
-        model.train();
-        using var det = model.Detect(x);
-        Assert.True(model.training); // Detect restores the mode (the course left the model in eval mode)
+        using var det = YOLOv3.Postprocess(scores, boxes, logits, 0.6); // what Detect does after its forward
         long m = det.Scores.shape[1];
         Assert.InRange(m, 1, 10647);
         Assert.Equal(new long[] { 2, m, 4 }, det.Boxes.shape);
@@ -96,6 +94,18 @@ public class ModelTests
         // sorted by adjusted score, descending, per image
         var s = det.Scores[0];
         Assert.True((s[..^1] >= s[1..]).all().item<bool>());
+    }
+
+    [Fact]
+    public void Detect_RestoresTrainingMode_AndPadsWithMinusOne()
+    {
+        var model = new YOLOv3(3, 4, new ModelScale(0.125, 0.25));
+        model.train();
+        using var det = model.Detect(randn(2, 3, 64, 64), scoreThreshold: 0.3);
+        Assert.True(model.training); // the course left the model in eval mode
+        var counts = det.Counts();
+        for (int i = 0; i < 2; i++)
+            Assert.Equal(det.Labels.shape[1] - counts[i], (det.Labels[i] == -1).sum().item<long>());
     }
 
     [Fact]
