@@ -16,6 +16,10 @@ namespace DetSeg.Data;
 /// native memory flat over epochs without the caller disposing anything.</para>
 /// <para>A dataset that implements <see cref="IBatchedDataset"/> builds each batch in one call (e.g. MNIST
 /// clutter on the device); otherwise items are fetched one by one and collated.</para>
+/// <para>Each <c>GetEnumerator()</c> draws its epoch's order at once (the shuffle generator advances exactly once) and
+/// builds nothing until the first <c>MoveNext</c>: the trainer's resume replays epochs by enumerating and dropping.
+/// A dataset's own random augmentation (e.g. <see cref="PFSegmentation"/>) is drawn in item order with
+/// <c>numWorkers</c> 0 or 1; with more workers batches are built concurrently and its draws interleave.</para>
 /// </remarks>
 public sealed class DataLoader : IEnumerable<Tensor[]>, IDisposable
 {
@@ -138,6 +142,7 @@ public sealed class DataLoader : IEnumerable<Tensor[]>, IDisposable
     sealed class Epoch(DataLoader loader, List<int[]> batches) : IEnumerator<Tensor[]>
     {
         readonly Queue<Task<Tensor[]>> pending = new();
+        Task<Tensor[]>? lastScheduled;
         int next;
         Tensor[]? current;
 
@@ -150,12 +155,26 @@ public sealed class DataLoader : IEnumerable<Tensor[]>, IDisposable
             while (pending.Count < capacity && next < batches.Count)
             {
                 var indices = batches[next++];
-                pending.Enqueue(Task.Run(async () =>
+                Task<Tensor[]> task;
+                if (loader.NumWorkers == 1)
                 {
-                    await loader.workers.WaitAsync().ConfigureAwait(false);
-                    try { return loader.BuildBatch(indices); }
-                    finally { loader.workers.Release(); }
-                }));
+                    // One worker: chain the batches so they are built strictly in order (a dataset's random
+                    // augmentation then draws in item order, run after run).
+                    var previous = (Task?)lastScheduled ?? Task.CompletedTask;
+                    task = previous.ContinueWith(_ => loader.BuildBatch(indices), CancellationToken.None,
+                        TaskContinuationOptions.None, TaskScheduler.Default);
+                }
+                else
+                {
+                    task = Task.Run(async () =>
+                    {
+                        await loader.workers.WaitAsync().ConfigureAwait(false);
+                        try { return loader.BuildBatch(indices); }
+                        finally { loader.workers.Release(); }
+                    });
+                }
+                lastScheduled = task;
+                pending.Enqueue(task);
             }
         }
 

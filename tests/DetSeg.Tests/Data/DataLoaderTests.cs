@@ -94,6 +94,23 @@ public class DataLoaderTests
         Assert.Contains("item 3", e.Message);
     }
 
+    sealed class Recorder(int n) : IDataset<Tensor[]>
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<int> Order = new();
+        public int Count => n;
+        public Tensor[] this[int index] { get { Order.Enqueue(index); Thread.Sleep(index % 3); return [tensor((long)index)]; } }
+    }
+
+    [Fact]
+    public void OneWorker_BuildsBatchesStrictlyInOrder()
+    {
+        // Random augmentation inside a dataset draws in fetch order: with one worker that order must be the batch order.
+        var rec = new Recorder(40);
+        using (var loader = new DataLoader(rec, batchSize: 1, device: Cpu, numWorkers: 1, prefetch: 4))
+            Assert.Equal(40, loader.Count());
+        Assert.Equal(Enumerable.Range(0, 40), rec.Order);
+    }
+
     [Fact]
     public void RejectsBadArguments()
     {
