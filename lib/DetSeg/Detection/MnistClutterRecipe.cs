@@ -23,7 +23,7 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
     /// <summary>The recipe of a profile.</summary>
     public static MnistClutterRecipe For(Profile profile) => profile.Pick(
         smoke: new MnistClutterRecipe(new ModelScale(0.125, 0.25), 128, 32, 32, 16, 1),
-        cpu: new MnistClutterRecipe(new ModelScale(0.25, 0.25), 8000, 500, 1000, 16, 8),
+        cpu: new MnistClutterRecipe(new ModelScale(0.25, 0.25), 8000, 500, 1000, 16, 13),
         gpu: new MnistClutterRecipe(ModelScale.Full, 8000, 1000, 1000, 32, 30));
 
     /// <summary>The recipe of the current profile.</summary>
