@@ -19,6 +19,12 @@ namespace DetSeg.Data;
 public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
 {
     readonly Generator rng;
+
+    /// <summary>
+    /// The augmentation generator. Pass it to <c>TrainOptions.Generators</c> so that a resumed run draws the
+    /// same augmentations as an uninterrupted one.
+    /// </summary>
+    public Generator AugmentationGenerator => rng;
     readonly Lock rngLock = new();
 
     /// <summary>Wraps <paramref name="dataset"/> (default: <c>new PennFudan()</c>; a <see cref="Subset{T}"/> of it works too).</summary>

@@ -28,23 +28,10 @@ public static class SegmentationTraining
             using (torch.no_grad())
             {
                 var pred = logits.argmax(1); // [B x H x W]
-                // Workaround: ConfusionMatrix.Update keeps its running counts with MoveToOuterDisposeScope, which
-                // lands them in the trainer's per-batch scope (freed after the batch). Dispose scopes are per
-                // thread, so updating on a fresh thread (no scope there; a pool task could run inline) keeps the
-                // counts alive. Remove once ConfusionMatrix detaches its accumulator (DetachFromDisposeScope).
-                OutsideDisposeScopes(() => metrics.Update(pred, batch[1]));
+                metrics.Update(pred, batch[1]); // the running counts live outside the trainer's per-batch scope
             }
             return loss;
         };
-    }
-
-    static void OutsideDisposeScopes(Action action)
-    {
-        Exception? error = null;
-        var t = new Thread(() => { try { action(); } catch (Exception e) { error = e; } });
-        t.Start();
-        t.Join();
-        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
     }
 
     /// <summary>A trainer for <paramref name="model"/> with <see cref="Step"/>; <paramref name="metrics"/> holds the last pass's confusion matrix.</summary>
