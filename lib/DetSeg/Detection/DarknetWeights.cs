@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using DetSeg.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -174,42 +173,11 @@ public static class DarknetWeights
     }
 
     /// <summary>
-    /// Downloads the official weights to <paramref name="path"/> (default <see cref="DefaultPath"/>), checking the MD5,
-    /// reporting progress (bytes so far, total if known), writing a temporary file and moving it into place.
+    /// Downloads the official weights to <paramref name="path"/> (default <see cref="DefaultPath"/>) through the shared
+    /// downloader: progress lines, a temporary file, the MD5 check, then an atomic move into place.
     /// </summary>
     /// <exception cref="InvalidDataException">The MD5 does not match (the partial file is deleted).</exception>
-    public static async Task<string> Download(string? path = null, IProgress<(long done, long? total)>? progress = null, CancellationToken cancel = default)
-    {
-        path = Path.GetFullPath(path ?? DefaultPath);
-        if (File.Exists(path)) return path;
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string tmp = path + $".part-{Guid.NewGuid():N}";
-        try
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromHours(1) };
-            using var response = await http.GetAsync(Url, HttpCompletionOption.ResponseHeadersRead, cancel);
-            response.EnsureSuccessStatusCode();
-            long? total = response.Content.Headers.ContentLength;
-            using var md5 = MD5.Create();
-            await using (var src = await response.Content.ReadAsStreamAsync(cancel))
-            await using (var dst = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                var buffer = new byte[1 << 20];
-                long done = 0; int read;
-                while ((read = await src.ReadAsync(buffer, cancel)) > 0)
-                {
-                    md5.TransformBlock(buffer, 0, read, null, 0);
-                    await dst.WriteAsync(buffer.AsMemory(0, read), cancel);
-                    done += read;
-                    progress?.Report((done, total));
-                }
-            }
-            md5.TransformFinalBlock(Array.Empty<byte>(), 0, 0);
-            string got = Convert.ToHexStringLower(md5.Hash!);
-            if (got != Md5) throw new InvalidDataException($"{Url}: MD5 {got} does not match the expected {Md5}; nothing was saved.");
-            File.Move(tmp, path, overwrite: true);
-            return path;
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
-    }
+    /// <exception cref="DetSeg.Data.DataUnavailableException">The URL cannot be reached; the message says where to put the file.</exception>
+    public static string Download(string? path = null, TextWriter? progress = null) =>
+        DetSeg.Data.Download.EnsureFile(Path.GetFullPath(path ?? DefaultPath), [Url], Md5, progress);
 }
