@@ -8,17 +8,18 @@ namespace DetSeg.Detection;
 /// </summary>
 /// <remarks>
 /// TorchVision .NET has no <c>batched_nms</c>, and its <c>nms</c> syncs to the host once per kept box.
-/// Here candidates are sorted by (image, class, score desc; ties by index), packed into padded groups
-/// [G x M x 4], and the suppression matrix S[i, j] = (i before j) ∧ IoU(i, j) &gt; threshold is built once.
-/// Greedy NMS keeps j iff no KEPT earlier box suppresses it: keep = valid ∧ ¬(keep · S). Iterating that
-/// from keep = valid reaches the greedy answer exactly (each round fixes at least the next box of every
-/// suppression chain; in practice a handful of rounds). Host syncs: the candidate count, the group sizes,
-/// and one flag per round — never one per box.
+/// Here candidates are sorted by (image, class, score desc; ties by index) and packed into padded groups
+/// [G x M x 4]; the pairwise test IoU(i, j) &gt; threshold is computed on the device in row blocks
+/// [G x R x M] and copied to the host once per block, where the greedy scan (keep i unless a kept earlier box
+/// suppressed it, then mark what i suppresses) is a byte-wise OR per kept box — the split torchvision's CUDA
+/// kernel uses. Host syncs: the candidate count, the group sizes, one mask copy per block, never one per box.
+/// An earlier version replaced the scan with fixed-point rounds of keep·S on the device; on YOLO outputs the
+/// suppression chains are long and it needed hundreds of rounds (1.1 s per 416 image against 63 ms in PyTorch).
 /// </remarks>
 public static class BatchedNms
 {
-    /// <summary>Largest padded IoU block (G·M·M elements) computed at once; bigger batches are chunked by groups.</summary>
-    public const long DefaultChunkElements = 1L << 24;
+    /// <summary>Largest IoU block (G·R·M elements) computed at once; bigger problems are split by groups and rows.</summary>
+    public const long DefaultChunkElements = 1L << 22;
 
     /// <summary>
     /// Which detections survive: boxes [B x N x 4] (x_min, y_min, x_max, y_max), scores [B x N],
@@ -32,6 +33,8 @@ public static class BatchedNms
             throw new ArgumentException($"BatchedNms.Keep expects boxes [B x N x 4], scores and labels [B x N]; got [{string.Join(", ", boxes.shape)}], [{string.Join(", ", scores.shape)}], [{string.Join(", ", labels.shape)}].");
         if (valid is not null && !valid.shape.SequenceEqual(scores.shape))
             throw new ArgumentException($"valid must be [B x N] like scores, got [{string.Join(", ", valid.shape)}].", nameof(valid));
+        if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new ArgumentOutOfRangeException(nameof(iouThreshold), iouThreshold, "must be in [0, 1].");
+        if (chunkElements < 1) throw new ArgumentOutOfRangeException(nameof(chunkElements), chunkElements, "must be at least 1.");
         long b = boxes.shape[0], n = boxes.shape[1];
         var dev = boxes.device;
         var keep = zeros(b * n, dtype: ScalarType.Bool, device: dev);
@@ -45,57 +48,105 @@ public static class BatchedNms
             var image = arange(b, dtype: int64, device: dev).repeat_interleave(n);     // [B·N]
             var cand = valid is null ? arange(b * n, dtype: int64, device: dev) : valid.reshape(b * n).nonzero().squeeze(1);
             long p = cand.shape[0];
-            if (p > 0)
-            {
-                // three stable sorts = one lexicographic sort by (image, label, -score, index)
-                var c = cand.index(flatScores.index(cand).sort(0, true, true).Item2);
-                c = c.index(flatLabels.index(c).sort(0, false, true).Item2);
-                c = c.index(image.index(c).sort(0, false, true).Item2);
-                var img = image.index(c); var lab = flatLabels.index(c);
-                var starts0 = ones(1, dtype: ScalarType.Bool, device: dev);
-                var change = cat(new[] { starts0, img[1..].ne(img[..^1]).logical_or(lab[1..].ne(lab[..^1])) });
-                var group = change.to(int64).cumsum(0) - 1;                                 // [P] group id
-                var counts = bincount(group);                                               // [G]
-                var starts = counts.cumsum(0) - counts;
-                var rank = arange(p, dtype: int64, device: dev) - starts.index(group);      // [P] position in its group
-                long[] hostCounts = counts.cpu().data<long>().ToArray();
+            if (p == 0) return keep.view(b, n).MoveToOuterDisposeScope();
 
-                int g0 = 0; long p0 = 0;
-                while (g0 < hostCounts.Length)
+            // three stable sorts = one lexicographic sort by (image, label, -score, index)
+            var c = cand.index(flatScores.index(cand).sort(0, true, true).Item2);
+            c = c.index(flatLabels.index(c).sort(0, false, true).Item2);
+            c = c.index(image.index(c).sort(0, false, true).Item2);
+            var img = image.index(c); var lab = flatLabels.index(c);
+            var starts0 = ones(1, dtype: ScalarType.Bool, device: dev);
+            var change = cat(new[] { starts0, img[1..].ne(img[..^1]).logical_or(lab[1..].ne(lab[..^1])) });
+            var group = change.to(int64).cumsum(0) - 1;                                 // [P] group id
+            var counts = bincount(group);                                               // [G]
+            var starts = counts.cumsum(0) - counts;
+            var rank = arange(p, dtype: int64, device: dev) - starts.index(group);      // [P] position in its group
+            long[] hostCounts = counts.cpu().data<long>().ToArray();
+
+            int g0 = 0; long p0 = 0;
+            while (g0 < hostCounts.Length)
+            {
+                // groups [g0, g1) padded to m; similar sizes are neighbours only by chance, so cap the waste by elements
+                int g1 = g0 + 1; long m = hostCounts[g0];
+                while (g1 < hostCounts.Length)
                 {
-                    int g1 = g0 + 1; long m = hostCounts[g0];
-                    while (g1 < hostCounts.Length)
-                    {
-                        long m2 = Math.Max(m, hostCounts[g1]);
-                        if ((g1 + 1 - g0) * m2 * m2 > chunkElements) break;
-                        m = m2; g1++;
-                    }
-                    long p1 = p0; for (int g = g0; g < g1; g++) p1 += hostCounts[g];
+                    long m2 = Math.Max(m, hostCounts[g1]);
+                    if ((g1 + 1 - g0) * m2 * m2 > chunkElements) break;
+                    m = m2; g1++;
+                }
+                long p1 = p0; for (int g = g0; g < g1; g++) p1 += hostCounts[g];
+                long gcount = g1 - g0;
+                using (NewDisposeScope())
+                {
                     var cc = c.slice(0, p0, p1, 1);
                     var slot = (group.slice(0, p0, p1, 1) - g0) * m + rank.slice(0, p0, p1, 1);                    // [P_chunk]
-                    long gcount = g1 - g0;
-                    var packed = zeros(gcount * m, 4, dtype: boxes.dtype, device: dev).index_put_(flatBoxes.index(cc), slot);
-                    var present = zeros(gcount * m, dtype: ScalarType.Bool, device: dev).index_put_(ones(p1 - p0, dtype: ScalarType.Bool, device: dev), slot);
-                    var pb = packed.view(gcount, m, 4);                                     // [G x M x 4]
-                    var pv = present.view(gcount, m);                                       // [G x M]
-                    var earlier = ones(m, m, dtype: ScalarType.Bool, device: dev).triu(1);  // [M x M], i < j
-                    var s = BoxOps.Iou(pb, pb).gt(iouThreshold).logical_and(earlier)
-                              .logical_and(pv.unsqueeze(2)).logical_and(pv.unsqueeze(1)).to(float32); // [G x M x M]
-                    var k = pv.clone();
-                    for (long round = 0; round <= m; round++)
-                    {
-                        var suppressed = k.to(float32).unsqueeze(1).bmm(s).squeeze(1).gt(0);   // [G x M]
-                        var next = pv.logical_and(suppressed.logical_not());
-                        bool done = !next.ne(k).any().item<bool>();
-                        k = next;
-                        if (done) break;
-                    }
-                    keep.index_put_(k.view(-1).index(slot), cc);
-                    g0 = g1; p0 = p1;
+                    var pb = zeros(gcount * m, 4, dtype: boxes.dtype, device: dev)
+                        .index_put_(flatBoxes.index(cc), slot).view(gcount, m, 4);              // [G x M x 4], zero boxes pad
+                    var kept = Scan(pb, hostCounts.AsSpan(g0, (int)gcount), iouThreshold, chunkElements);
+                    var keptSlots = tensor(kept, dtype: ScalarType.Byte).to(dev).to(ScalarType.Bool);
+                    keep.index_put_(keptSlots.index(slot), cc);
                 }
+                g0 = g1; p0 = p1;
             }
         }
         return keep.view(b, n);
+    }
+
+    /// <summary>Greedy NMS of G packed groups [G x M x 4] (group g holds counts[g] boxes in score order):
+    /// the IoU test on the device in row blocks, the scan on the host. Returns kept flags per slot [G·M].</summary>
+    static byte[] Scan(Tensor packed, ReadOnlySpan<long> counts, double iouThreshold, long chunkElements)
+    {
+        long g = packed.shape[0], m = packed.shape[1];
+        var removed = new byte[g * m];
+        var kept = new byte[g * m];
+        // row blocks of about M/8 follow the triangle j > i closely (≈ 56 % of the square instead of 100 %)
+        long rows = Math.Clamp(chunkElements / Math.Max(1, g * m), 1, Math.Max(64, (m + 7) / 8));
+        for (long r0 = 0; r0 < m; r0 += rows)
+        {
+            long r1 = Math.Min(m, r0 + rows), width = m - r0;
+            using var scope = NewDisposeScope();
+            // only j ≥ r0 can be suppressed by rows r0..r1: [G x R x (M - r0)], bool = one byte per pair
+            var s = Overlaps(packed.slice(1, r0, r1, 1), packed.slice(1, r0, m, 1), iouThreshold).cpu().contiguous();
+            ReadOnlySpan<byte> over = s.bytes;                                       // view of s's storage (CPU), no copy
+            for (long gi = 0; gi < g; gi++)
+            {
+                long count = counts[(int)gi];
+                var rem = removed.AsSpan((int)(gi * m), (int)count);
+                for (long i = r0; i < Math.Min(r1, count); i++)
+                {
+                    if (rem[(int)i] != 0) continue;
+                    kept[gi * m + i] = 1;
+                    // row i of group gi covers columns r0..m-1; suppress j in (i, count)
+                    long rowStart = (gi * (r1 - r0) + (i - r0)) * width + (i + 1 - r0);
+                    OrInto(rem[(int)(i + 1)..], over.Slice((int)rowStart, (int)(count - i - 1)));
+                }
+            }
+        }
+        return kept;
+    }
+
+    /// <summary>IoU(row i, column j) &gt; threshold for rows [G x R x 4] and columns [G x C x 4] → [G x R x C] bool.</summary>
+    /// <remarks>Same arithmetic as <see cref="BoxOps.Iou"/> (float division, so ties at the threshold agree with it and
+    /// with torchvision), but on contiguous coordinate planes and in place: the generic version slices the last
+    /// dimension and allocates a [G x R x C x 2] temporary, 5x slower here. 0/0 (two empty boxes) is NaN: not above.</remarks>
+    static Tensor Overlaps(Tensor rows, Tensor cols, double threshold)
+    {
+        var r = rows.permute(2, 0, 1).contiguous().unsqueeze(-1);                  // [4 x G x R x 1]
+        var c = cols.permute(2, 0, 1).contiguous().unsqueeze(-2);                  // [4 x G x 1 x C]
+        var areaR = (r[2] - r[0]).clamp_min_(0).mul_((r[3] - r[1]).clamp_min_(0));    // negative extents count as 0, as BoxOps.Area
+        var areaC = (c[2] - c[0]).clamp_min_(0).mul_((c[3] - c[1]).clamp_min_(0));
+        var inter = minimum(r[2], c[2]).sub_(maximum(r[0], c[0])).clamp_min_(0)
+            .mul_(minimum(r[3], c[3]).sub_(maximum(r[1], c[1])).clamp_min_(0));    // [G x R x C]
+        var union = (areaR + areaC).sub_(inter);
+        return inter.div_(union).gt_(threshold).to(ScalarType.Bool);
+    }
+
+    static void OrInto(Span<byte> dst, ReadOnlySpan<byte> src)
+    {
+        int k = 0, w = System.Numerics.Vector<byte>.Count;
+        for (; k + w <= src.Length; k += w)
+            (new System.Numerics.Vector<byte>(dst[k..]) | new System.Numerics.Vector<byte>(src[k..])).CopyTo(dst[k..]);
+        for (; k < src.Length; k++) dst[k] |= src[k];
     }
 
     /// <summary>Single-image convenience: boxes [N x 4] xyxy, scores [N], labels [N] → kept indices sorted by score.</summary>

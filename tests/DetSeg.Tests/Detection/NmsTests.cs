@@ -111,6 +111,30 @@ public class NmsTests
         Assert.Throws<ArgumentException>(() => BatchedNms.Keep(zeros(2, 5, 3), zeros(2, 5), zeros(2, 5, dtype: int64), 0.5));
     }
 
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void Keep_RejectsThresholdOutsideUnitInterval(double threshold)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => BatchedNms.Keep(rand(1, 3, 4), rand(1, 3), zeros(1, 3, dtype: int64), threshold));
+        Assert.Equal("iouThreshold", e.ParamName);
+    }
+
+    [Fact]
+    public void Keep_OneLargeClass_ScannedInRowBlocks_MatchesReference()
+    {
+        // 700 boxes of one class in one image: the IoU test runs in several row blocks (M/8 rows each)
+        var rng = new Random(7);
+        int n = 700;
+        var boxes = RandomBoxes(rng, 1, n);
+        var scores = new float[1, n]; var labels = new long[1, n];
+        for (int j = 0; j < n; j++) scores[0, j] = (float)rng.NextDouble();
+        var expected = ReferenceKeep(boxes, scores, labels, 0.45);
+        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45)));
+        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45, chunkElements: 5000)));
+    }
+
     [Fact]
     public void Postprocess_PadsWithMinusOneLabels_AndSortsByAdjustedScore()
     {
