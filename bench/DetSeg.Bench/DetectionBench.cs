@@ -81,28 +81,49 @@ public sealed class DetectionBench : IBenchmark
 /// <summary>
 /// The quality run of issue 6: YOLOv3 from scratch on MNIST clutter (≤ 3 digits, 128x128) with the current
 /// profile's <see cref="MnistClutterRecipe"/>, best epoch by validation mAP@0.5, then mAP on the held-out test split.
-/// Needs MNIST under $DETSEG_DATA.
+/// Needs MNIST under $DETSEG_DATA. For recipe searches, DETSEG_RECIPE overrides fields of the profile's recipe,
+/// e.g. <c>DETSEG_RECIPE="Epochs=10;TrainPool=8000;LearningRate=0.002;Width=0.25;Depth=0.25;BatchSize=16"</c>.
 /// </summary>
 public sealed class DetectionTrainBench : IBenchmark
 {
     /// <inheritdoc/>
     public string Name => "detection-train";
 
+    /// <summary>The profile's recipe with the DETSEG_RECIPE overrides applied.</summary>
+    internal static MnistClutterRecipe Recipe(string? overrides)
+    {
+        var r = MnistClutterRecipe.Current;
+        foreach (var part in (overrides ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kv = part.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (kv.Length != 2) throw new ArgumentException($"DETSEG_RECIPE: expected Name=value, got '{part}'.");
+            var v = kv[1];
+            r = kv[0] switch
+            {
+                "Epochs" => r with { Epochs = int.Parse(v) },
+                "TrainImages" => r with { TrainImages = int.Parse(v) },
+                "TrainPool" => r with { TrainPool = int.Parse(v) },
+                "ValImages" => r with { ValImages = int.Parse(v) },
+                "TestImages" => r with { TestImages = int.Parse(v) },
+                "BatchSize" => r with { BatchSize = int.Parse(v) },
+                "LearningRate" => r with { LearningRate = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
+                "Width" => r with { Scale = r.Scale with { Width = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) } },
+                "Depth" => r with { Scale = r.Scale with { Depth = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) } },
+                _ => throw new ArgumentException($"DETSEG_RECIPE: unknown field '{kv[0]}' (Epochs, TrainImages, TrainPool, ValImages, TestImages, BatchSize, LearningRate, Width, Depth)."),
+            };
+        }
+        return r;
+    }
+
     /// <inheritdoc/>
     public void Run(JsonObject result)
     {
         var dev = DetSeg.Runtime.Device.Default;
-        var recipe = MnistClutterRecipe.Current;
+        var recipe = Recipe(Environment.GetEnvironmentVariable("DETSEG_RECIPE"));
         result["profile"] = DetSeg.Runtime.Profile.Current.ToString();
         result["recipe"] = recipe.ToString();
         manual_seed(0);
-        var clutter = new MNISTClutter(instance: true, imageSize: MnistClutterRecipe.ImageSize, maxNumDigits: MnistClutterRecipe.MaxNumDigits, device: dev);
-        var data = new MCDetection(clutter);
-        int rest = data.Count - recipe.TrainImages - recipe.ValImages - recipe.TestImages;
-        var splits = RandomSplit.Split(data, new[] { recipe.TrainImages, recipe.ValImages, recipe.TestImages, rest }, seed: 0);
-        using var train = new DataLoader(splits[0], recipe.BatchSize, shuffle: true, dropLast: true, seed: 0, device: dev);
-        using var val = new DataLoader(splits[1], 100, device: dev);
-        using var test = new DataLoader(splits[2], 100, device: dev);
+        using var data = recipe.CreateData(dev);
 
         var (std, mean) = Anchors.CourseBoxStats();
         var anchors = Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32);
@@ -114,17 +135,20 @@ public sealed class DetectionTrainBench : IBenchmark
         var metrics = new MeanAveragePrecision(10);
         var trainer = new Trainer(model, opt, DetectionTraining.Step(model, loss, metrics), metrics, dev);
         var clock = Stopwatch.StartNew();
-        var run = trainer.Train(train, val, new TrainOptions
+        var run = trainer.Train(data.Train, data.Val, new TrainOptions
         {
             Epochs = recipe.Epochs, Monitor = "map50", HigherIsBetter = true, Patience = null, Scheduler = sched,
-            Log = Console.Error,
+            Log = Console.Error, Progress = new ConsoleProgress(Console.Error, !Console.IsErrorRedirected), // stdout carries only the JSON
         });
         double trainSeconds = clock.Elapsed.TotalSeconds;
         run.Best!.Restore(model);
-        var eval = DetectionTraining.Evaluate(model, test);
+        var eval = DetectionTraining.Evaluate(model, data.Test);
         result["train_seconds"] = Math.Round(trainSeconds, 1);
         result["best_epoch"] = run.BestEpoch;
         result["val_map50_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "map50").Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
+        result["train_loss_per_epoch"] = new JsonArray(run.Series(Phase.Training, "loss").Select(v => (JsonNode)Math.Round(v / recipe.BatchSize, 3)).ToArray());
+        result["val_loss_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "loss").Select(v => (JsonNode)Math.Round(v / 100, 3)).ToArray());
+        result["loss_note"] = "per image: the course's loss is a sum over the batch (16 in training, 100 in validation)";
         result["test_images"] = eval.NumImages;
         result["test_map50"] = Math.Round(eval.Map50, 4);
         result["test_map75"] = Math.Round(eval.Map75, 4);

@@ -31,9 +31,13 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
     /// <param name="maxNumDigits">At most this many digits per image (1..100); also the id factor.</param>
     /// <param name="mnist">The digits (default: <c>new MNIST()</c>, the test split, downloaded if missing).</param>
     /// <param name="device">Where images are rendered (default <see cref="Runtime.Device.Default"/>).</param>
+    /// <param name="numImages">How many distinct images (default: one per MNIST digit, as in the seed). Image i is
+    /// seeded with i, so the first 10,000 are the seed's whatever this is; more gives training fresh compositions
+    /// of the same digits (see <c>DataLoader</c>'s <c>numSamples</c>).</param>
     /// <exception cref="ArgumentException">A size is out of range.</exception>
-    public MNISTClutter(bool instance = true, int imageSize = 128, int maxNumDigits = 10, MNIST? mnist = null, torch.Device? device = null)
+    public MNISTClutter(bool instance = true, int imageSize = 128, int maxNumDigits = 10, MNIST? mnist = null, torch.Device? device = null, int? numImages = null)
     {
+        if (numImages is < 1) throw new ArgumentException($"numImages must be ≥ 1, got {numImages}.", nameof(numImages));
         if (imageSize < 28) throw new ArgumentException($"imageSize must be ≥ 28 (an MNIST digit), got {imageSize}.", nameof(imageSize));
         if (maxNumDigits is < 1 or > 100) throw new ArgumentException($"maxNumDigits must be in 1..100, got {maxNumDigits}.", nameof(maxNumDigits));
         Instance = instance;
@@ -41,6 +45,7 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         MaxNumDigits = maxNumDigits;
         Mnist = mnist ?? new MNIST();
         Device = device ?? Runtime.Device.Default;
+        Count = numImages ?? Mnist.Count;
     }
 
     /// <summary>Instance (true) or semantic (false) masks.</summary>
@@ -53,8 +58,8 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
     public MNIST Mnist { get; }
     /// <summary>Where images are rendered.</summary>
     public torch.Device Device { get; }
-    /// <summary>One image per MNIST digit, as in the seed (the generator could give any number).</summary>
-    public int Count => Mnist.Count;
+    /// <summary>The number of distinct images: one per MNIST digit as in the seed, unless the constructor said otherwise.</summary>
+    public int Count { get; }
     object IDatasetWrapper.Inner => Mnist;
 
     /// <summary>The padding on each side of a 28-pixel digit before warping (the seed's <c>(S - 28) // 2</c>).</summary>

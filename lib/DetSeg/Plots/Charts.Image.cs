@@ -27,7 +27,8 @@ public sealed record Box(double X1, double Y1, double X2, double Y2, string? Lab
         int n = (int)xyxy.shape[0];
         if (labels is not null && labels.Count != n)
             throw new ArgumentException($"{labels.Count} labels for {n} boxes.", nameof(labels));
-        using var host = xyxy.detach().to(torch.float64).cpu();
+        if (n == 0) return [];                                   // data<T>() of an empty tensor throws in TorchSharp
+        using var host = xyxy.detach().to(torch.float64).cpu().contiguous();
         double[] v = host.data<double>().ToArray();
         return Enumerable.Range(0, n).Select(i => new Box(v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3], labels?[i], color)).ToList();
     }

@@ -116,6 +116,49 @@ public class DataLoaderTests
     {
         Assert.Throws<ArgumentException>(() => new DataLoader(new Toy(2), batchSize: 0));
         Assert.Throws<ArgumentException>(() => new DataLoader(new Toy(2), numWorkers: -1));
+        var e = Assert.Throws<ArgumentException>(() => new DataLoader(new Toy(2), numSamples: 3));
+        Assert.Equal("numSamples", e.ParamName);
+        Assert.Throws<ArgumentException>(() => new DataLoader(new Toy(2), numSamples: 0));
+    }
+
+    [Fact]
+    public void Workers_BuildWithOneIntraOpThread_LikePyTorchWorkers_AndTheCallerKeepsItsThreads()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var probe = new Probe(8, () => seen.Add(torch.get_num_threads()));
+        int before = torch.get_num_threads();
+        using var l = new DataLoader(probe, batchSize: 2, device: Cpu, numWorkers: 1);
+        Assert.Equal(4, Enumerable.Count(l));
+        Assert.Equal(8, seen.Count);
+        Assert.All(seen, n => Assert.Equal(1, n));
+        Assert.Equal(before, torch.get_num_threads());
+        // on the calling thread (no workers) nothing changes
+        seen.Clear();
+        using var inline = new DataLoader(probe, batchSize: 2, device: Cpu, numWorkers: 0);
+        Assert.Equal(4, Enumerable.Count(inline));
+        Assert.All(seen, n => Assert.Equal(before, n));
+    }
+
+    sealed class Probe(int n, Action onItem) : IDataset<Tensor[]>
+    {
+        public int Count => n;
+        public Tensor[] this[int index] { get { onItem(); return [tensor((long)index)]; } }
+    }
+
+    [Fact]
+    public void NumSamples_EachEpochDrawsDistinctItemsFromThePool_NewOnesEachEpoch()
+    {
+        List<long> Epoch(DataLoader l) => l.SelectMany(b => b[1].data<long>().ToArray()).ToList();
+        using var l = new DataLoader(new Toy(100), batchSize: 4, shuffle: true, dropLast: true, seed: 3, device: Cpu, numSamples: 10);
+        Assert.Equal(2, l.Count);                                    // 10 samples, batches of 4, last 2 dropped
+        var e1 = Epoch(l); var e2 = Epoch(l);
+        Assert.Equal(8, e1.Count);
+        Assert.Equal(e1.Count, e1.Distinct().Count());               // without replacement within an epoch
+        Assert.All(e1.Concat(e2), i => Assert.InRange(i, 0, 99));
+        Assert.NotEqual(e1.Order(), e2.Order());                     // another subset of the pool, not a reordering
+        // without shuffling: the first numSamples items in order
+        using var plain = new DataLoader(new Toy(100), batchSize: 4, device: Cpu, numSamples: 6);
+        Assert.Equal(new long[] { 0, 1, 2, 3, 4, 5 }, Epoch(plain));
     }
 
     [Fact]

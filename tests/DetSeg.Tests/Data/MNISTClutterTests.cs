@@ -166,5 +166,23 @@ public class MNISTClutterTests
         Assert.Throws<ArgumentException>(() => new MNISTClutter(imageSize: 20, mnist: mnist));
         Assert.Throws<ArgumentException>(() => new MNISTClutter(maxNumDigits: 0, mnist: mnist));
         Assert.Throws<ArgumentOutOfRangeException>(() => new MNISTClutter(mnist: mnist, device: Cpu)[2]);
+        Assert.Throws<ArgumentException>(() => new MNISTClutter(mnist: mnist, numImages: 0));
+    }
+
+    [Fact]
+    public void NumImages_ExtendsBeyondTheDigitCount_KeepingTheFirstImages()
+    {
+        using var mnist = new MNIST(Fixtures.MnistFolder(20), download: false);
+        var seed = new MNISTClutter(imageSize: 64, mnist: mnist, device: Cpu);
+        var more = new MNISTClutter(imageSize: 64, mnist: mnist, device: Cpu, numImages: 500);
+        Assert.Equal(20, seed.Count);
+        Assert.Equal(500, more.Count);
+        // image i is seeded with i: the first 20 are the seed's images
+        Assert.True(more[3][1].equal(seed[3][1]).all().item<bool>());
+        // images past the digit count exist, differ from each other, and still draw only the 20 digits
+        var a = more[20]; var b = more[499];
+        Assert.False(a[1].equal(b[1]).all().item<bool>());
+        Assert.All(more.Layout(499), d => Assert.InRange(d.MnistIndex, 0, 19));
+        Assert.Throws<ArgumentOutOfRangeException>(() => more[500]);
     }
 }

@@ -166,6 +166,10 @@ public class ChartsTests
         using var bad = zeros(2, 5);
         Assert.Throws<ArgumentException>(() => Box.FromTensor(bad));
         Assert.Throws<ArgumentException>(() => Box.FromTensor(xyxy, ["only one"]));
+        // an image without boxes, and a column-sliced (non-contiguous) view
+        Assert.Empty(Box.FromTensor(zeros(0, 4), []));
+        using var wide = tensor(new float[] { 9, 1, 2, 3, 4, 9, 5, 6, 7, 8 }).reshape(2, 5);
+        Assert.Equal(new Box(5, 6, 7, 8, null), Box.FromTensor(wide[.., 1..])[1]);
     }
 
     [Fact]
