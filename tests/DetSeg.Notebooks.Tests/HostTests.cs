@@ -135,4 +135,16 @@ public class HostTests
         Assert.Contains("matches 2 notebooks", Assert.Throws<ArgumentException>(() => repo.Resolve("01")).Message);
         Assert.Throws<ArgumentException>(() => repo.Resolve("03"));
     }
+
+    [Fact]
+    public void SharedData_IsTheSharedDataFolderBesideTheClone_OrNull()
+    {
+        string parent = NewTempDir();
+        string root = Path.Combine(parent, "clone");
+        Directory.CreateDirectory(root);
+        var repo = new RepoLayout(root);
+        Assert.Null(repo.SharedData);
+        Directory.CreateDirectory(Path.Combine(parent, "shared", "data"));
+        Assert.Equal(Path.Combine(parent, "shared", "data"), repo.SharedData);
+    }
 }

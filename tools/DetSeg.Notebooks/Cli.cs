@@ -15,12 +15,16 @@ usage: DetSeg.Notebooks run [notebook ...] [--profile smoke|cpu|gpu] [--out DIR]
   --out      where executed notebooks and HTML reports go (default: reports/ in the repository)
 
 Each notebook runs top to bottom in a fresh C# kernel (working directory: the notebook's folder) and
-stops at its first failing cell; the others still run. Cells are numbered from 1 in file order, markdown
+stops at its first failing cell; the others still run. Data come from DETSEG_DATA when set, else from a
+shared/data folder beside the clone when there is one, else from the DetSeg cache (downloaded, md5-checked). Cells are numbered from 1 in file order, markdown
 cells included. Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
 
 verify checks a notebook executed by another kernel (dotnet-repl, VS Code): no error outputs, every chart
 as text/html, and, given this host's run of the same notebook, as many charts per cell.
 """;
+
+    static string DataRoot() =>
+        Environment.GetEnvironmentVariable("DETSEG_DATA") is { Length: > 0 } d ? Path.GetFullPath(d) : "the DetSeg cache (DETSEG_DATA, else ~/.cache/detseg)";
 
     public static async Task<int> MainAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
@@ -85,6 +89,15 @@ as text/html, and, given this host's run of the same notebook, as many charts pe
         if (profile is not null) Environment.SetEnvironmentVariable("DETSEG_PROFILE", profile);
         string shownProfile = Environment.GetEnvironmentVariable("DETSEG_PROFILE") is { Length: > 0 } p ? p : "default";
         stdout.WriteLine($"DetSeg notebooks: {notebooks.Count} notebook(s), profile {shownProfile}, reports in {outDir}");
+        // Data: DETSEG_DATA when set; else ../shared/data beside the clone when there is one (offline build machines,
+        // as the tests and CI do); else the library's default cache, filled by checked downloads.
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DETSEG_DATA")) && repo?.SharedData is string shared)
+        {
+            Environment.SetEnvironmentVariable("DETSEG_DATA", shared);
+            stdout.WriteLine($"data: {shared} (the shared/data beside this clone; set DETSEG_DATA to use another folder)");
+        }
+        else
+            stdout.WriteLine($"data: {DataRoot()} (missing files are downloaded there and checked by md5)");
 
         string? plotly = null;
         string PlotlyJs() => plotly ??= PlotlyScript.Load(library);

@@ -12,6 +12,19 @@ sealed record RepoLayout(string Root)
     /// <summary>The folder of the library build the notebooks' setup cell references (Debug, like the setup cell).</summary>
     public string Library => Path.Combine(Root, "lib", "DetSeg", "bin", "Debug", "net10.0");
 
+    /// <summary>
+    /// The <c>shared/data</c> folder beside the clone (<c>../shared/data</c>), where this project's build machines keep
+    /// the real datasets offline (the tests and CI read it too); null when there is none.
+    /// </summary>
+    public string? SharedData
+    {
+        get
+        {
+            string dir = Path.GetFullPath(Path.Combine(Root, "..", "shared", "data"));
+            return Directory.Exists(dir) ? dir : null;
+        }
+    }
+
     /// <summary>Finds the repository (global.json beside lib/DetSeg) above <paramref name="start"/>, then above this program; or null.</summary>
     public static RepoLayout? Find(string start)
     {
