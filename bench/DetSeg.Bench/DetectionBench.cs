@@ -25,12 +25,14 @@ public sealed class DetectionBench : IBenchmark
         // it is compared side by side on 2,000 boxes with the usual per-class offset trick.
         foreach (int n in new[] { 10647, 2000 })
         {
-            var gen = new Generator(0, dev);
-            var cxcy = rand(new long[] { 1, n, 2 }, generator: gen, device: dev);
-            var wh = rand(new long[] { 1, n, 2 }, generator: gen, device: dev) * 0.2 + 0.02;
+            // drawn on the CPU, then moved: the same boxes on every device (and no CUDA generator, which crashed the
+            // TorchSharp 0.107 binding over a newer CUDA libtorch on the lent GPU machine)
+            var gen = new Generator(0);
+            var cxcy = rand(new long[] { 1, n, 2 }, generator: gen).to(dev);
+            var wh = (rand(new long[] { 1, n, 2 }, generator: gen) * 0.2 + 0.02).to(dev);
             var boxes = BoxOps.CxCyWhToXyxy(cat(new[] { cxcy, wh }, -1));
-            var scores = rand(new long[] { 1, n }, generator: gen, device: dev);
-            var labels = randint(0, 80, new long[] { 1, n }, generator: gen, device: dev);
+            var scores = rand(new long[] { 1, n }, generator: gen).to(dev);
+            var labels = randint(0, 80, new long[] { 1, n }, generator: gen).to(dev);
             result[$"nms_batched_ms_{n}x80"] = Bench.Time(() => { using var s = NewDisposeScope(); BatchedNms.Keep(boxes, scores, labels, 0.5); }, reps: 5, warmup: 1);
             if (n > 2000) continue;
             var offset = boxes + labels.unsqueeze(-1).to(float32) * 2;

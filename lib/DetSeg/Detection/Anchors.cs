@@ -71,13 +71,15 @@ public static class Anchors
         if (wh.shape[0] < k) throw new ArgumentException($"k-means needs at least k = {k} boxes, got {wh.shape[0]}.", nameof(wh));
         using var scope = NewDisposeScope();
         var x = wh.to(float32);
-        var gen = new Generator((ulong)seed, x.device);
+        // The draws use a CPU generator on whatever device x is: the same seed picks the same centres on the CPU
+        // and on CUDA (a CUDA generator also crashed the TorchSharp 0.107 binding over a newer CUDA libtorch).
+        using var gen = new Generator((ulong)seed, new Device(DeviceType.CPU));
         // k-means++: each next centre drawn with probability ∝ distance² to the nearest chosen one
-        var centres = x[randint(0, x.shape[0], new long[] { 1 }, generator: gen, device: x.device)].clone();
+        var centres = x[randint(0, x.shape[0], new long[] { 1 }, generator: gen).to(x.device)].clone();
         while (centres.shape[0] < k)
         {
             var d = 1 - BoxOps.SizeIou(x, centres).amax(new long[] { -1 });     // [N]
-            var pick = multinomial(d.pow(2) + 1e-12, 1, generator: gen);
+            var pick = multinomial((d.pow(2) + 1e-12).cpu(), 1, generator: gen).to(x.device);
             centres = cat(new[] { centres, x[pick] });
         }
         for (int it = 0; it < iterations; it++)
