@@ -19,7 +19,9 @@ public sealed record EpochResult(Phase Phase, int Epoch, IReadOnlyDictionary<str
     public double this[string name] => Metrics.TryGetValue(name, out var v) ? v
         : throw new KeyNotFoundException($"No metric '{name}' in the {Phase} results; known: {string.Join(", ", Metrics.Keys)}.");
 
-    /// <summary>One line, e.g. <c>loss=0.3312 mean_iou=0.7012 num_images=136</c>.</summary>
+    /// <summary>One line, e.g. <c>loss=0.3312 mean_iou=0.7012 num_images=136</c>. Figures that are NaN other than the
+    /// loss are left out: they were not measured in this phase (mAP while training) and only cluttered the log.</summary>
     public override string ToString() =>
-        string.Join(' ', Metrics.Select(kv => kv.Key == "num_images" ? $"{kv.Key}={kv.Value:0}" : $"{kv.Key}={kv.Value:0.0000}"));
+        string.Join(' ', Metrics.Where(kv => kv.Key == "loss" || !double.IsNaN(kv.Value))
+                                .Select(kv => kv.Key == "num_images" ? $"{kv.Key}={kv.Value:0}" : $"{kv.Key}={kv.Value:0.0000}"));
 }

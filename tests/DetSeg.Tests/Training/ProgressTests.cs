@@ -32,4 +32,15 @@ public class ProgressTests
         Assert.Null(NotebookProgress.TryCreate());
         Assert.IsType<ConsoleProgress>(Progress.Auto());
     }
+
+    [Fact]
+    public void EpochLine_LeavesOutUnmeasuredFigures_ButAlwaysShowsTheLoss()
+    {
+        var train = new EpochResult(Phase.Training, 0, new Dictionary<string, double> { ["loss"] = 12.5, ["map50"] = double.NaN, ["num_images"] = 16 }, 1.0);
+        Assert.Equal("loss=12.5000 num_images=16", train.ToString());
+        var broken = new EpochResult(Phase.Training, 0, new Dictionary<string, double> { ["loss"] = double.NaN, ["num_images"] = 3 }, 1.0, NonFiniteLoss: true);
+        Assert.Equal("loss=NaN num_images=3", broken.ToString());
+        var val = new EpochResult(Phase.Validation, 0, new Dictionary<string, double> { ["loss"] = 3, ["map50"] = 0.25, ["num_images"] = 100 }, 1.0);
+        Assert.Equal("loss=3.0000 map50=0.2500 num_images=100", val.ToString());
+    }
 }
