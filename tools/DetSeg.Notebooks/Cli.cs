@@ -15,9 +15,9 @@ usage: DetSeg.Notebooks run [notebook ...] [--profile smoke|cpu|gpu] [--out DIR]
   --out      where executed notebooks and HTML reports go (default: reports/ in the repository)
 
 Each notebook runs top to bottom in a fresh C# kernel (working directory: the notebook's folder) and
-stops at its first failing cell; the others still run. Data come from DETSEG_DATA when set, else from a
-shared/data folder beside the clone when there is one, else from the DetSeg cache (downloaded, md5-checked). Cells are numbered from 1 in file order, markdown
-cells included. Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
+stops at its first failing cell; the others still run. Cells are numbered from 1 in file order, markdown
+cells included. Data come from DETSEG_DATA when set, else from a shared/data folder beside the clone when
+there is one, else from the DetSeg cache (downloaded, md5-checked). Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
 
 verify checks a notebook executed by another kernel (dotnet-repl, VS Code): no error outputs, every chart
 as text/html, and, given this host's run of the same notebook, as many charts per cell.

@@ -22,9 +22,9 @@ namespace DetSeg.Detection;
 /// <param name="BatchSize">Batch size.</param>
 /// <param name="Epochs">Epochs.</param>
 /// <param name="LearningRate">Adam learning rate (cosine-decayed per epoch to 5 % of it).</param>
-/// <param name="TrainPool">Distinct training images the epochs draw from (≥ <paramref name="TrainImages"/>).</param>
+/// <param name="TrainPool">Distinct training images the epochs draw from (≥ <paramref name="TrainImages"/>; null: just those).</param>
 public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int ValImages, int TestImages, int BatchSize, int Epochs,
-                                        double LearningRate = 1e-3, int TrainPool = 0)
+                                        double LearningRate = 1e-3, int? TrainPool = null)
 {
     /// <summary>Image size.</summary>
     public const int ImageSize = 128;
@@ -40,8 +40,8 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
     /// <summary>The recipe of the current profile.</summary>
     public static MnistClutterRecipe Current => For(Profile.Current);
 
-    /// <summary>The training pool size (<see cref="TrainPool"/>, or <see cref="TrainImages"/> when 0).</summary>
-    public int Pool => TrainPool == 0 ? TrainImages : TrainPool;
+    /// <summary>The training pool size: <see cref="TrainPool"/>, or <see cref="TrainImages"/> when it is null.</summary>
+    public int Pool => TrainPool ?? TrainImages;
 
     /// <summary>
     /// The dataset and loaders of this recipe: MNIST clutter with Pool + ValImages + TestImages images, split at
@@ -54,7 +54,7 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
     {
         if (TrainImages < 1 || ValImages < 1 || TestImages < 1 || BatchSize < 1 || Epochs < 1)
             throw new ArgumentException($"Image counts, batch size and epochs must be ≥ 1: {this}.");
-        if (Pool < TrainImages) throw new ArgumentException($"TrainPool ({TrainPool}) must be ≥ TrainImages ({TrainImages}).");
+        if (Pool < TrainImages) throw new ArgumentException($"TrainPool ({Pool}) must be ≥ TrainImages ({TrainImages}).");
         var clutter = new MNISTClutter(instance: true, imageSize: ImageSize, maxNumDigits: MaxNumDigits, mnist: mnist, device: device,
                                        numImages: Pool + ValImages + TestImages);
         var data = new MCDetection(clutter);

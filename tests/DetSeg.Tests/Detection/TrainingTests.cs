@@ -33,4 +33,21 @@ public class TrainingTests
         Assert.Equal(128, val.NumImages);
         Assert.InRange(val["map50"], 0.0, 1.0);
     }
+
+    [Fact]
+    public void RecipeData_SplitsPoolValTestDisjointly_AndDrawsTrainImagesPerEpoch()
+    {
+        var dev = new torch.Device(DeviceType.CPU);
+        using var mnist = new MNIST(DetSeg.Tests.Data.Fixtures.MnistFolder(20), download: false);
+        var recipe = new MnistClutterRecipe(new ModelScale(0.125, 0.25), TrainImages: 8, ValImages: 4, TestImages: 4, BatchSize: 4, Epochs: 1, TrainPool: 40);
+        using var data = recipe.CreateData(dev, mnist);
+        Assert.Equal(48, data.Dataset.Count);                            // pool + val + test images, past MNIST's 20 digits
+        Assert.Equal(40, data.TrainSet.Count);
+        Assert.Equal(2, data.Train.Count);                               // 8 images per epoch in batches of 4
+        Assert.Equal(1, data.Val.Count);
+        var all = data.TrainSet.Indices.Concat(data.ValSet.Indices).Concat(data.TestSet.Indices).ToList();
+        Assert.Equal(48, all.Distinct().Count());
+        Assert.Throws<ArgumentException>(() => (recipe with { TrainPool = 4 }).CreateData(dev, mnist));
+        Assert.Equal(8, (recipe with { TrainPool = null }).Pool);
+    }
 }
