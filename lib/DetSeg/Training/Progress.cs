@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Reflection;
 
 namespace DetSeg.Training;
 
@@ -95,61 +94,54 @@ public sealed class ConsoleProgress(TextWriter writer, bool interactive) : IProg
 }
 
 /// <summary>
-/// An HTML progress bar that updates in place in a .NET Interactive notebook. Found by reflection, so the
-/// library needs no reference to the notebook packages.
+/// An HTML progress bar that updates in place in a .NET Interactive notebook (one output per pass, see
+/// <see cref="Runtime.LiveOutput"/>); its last frame keeps batches done/total, the time taken and the summary.
 /// </summary>
 public sealed class NotebookProgress : IProgressSink
 {
-    readonly MethodInfo display;
-    readonly Func<string, object> html;
-    object? shown;
-    MethodInfo? update;
+    Runtime.LiveOutput? shown;
     string label = "";
     int? total;
+    int done;
+    TimeSpan elapsed;
     readonly Stopwatch sinceDraw = new();
 
-    NotebookProgress(MethodInfo display, Func<string, object> html) => (this.display, this.html) = (display, html);
+    NotebookProgress() { }
 
-    /// <summary>A notebook sink when a .NET Interactive kernel is loaded in this process, else null.</summary>
-    public static NotebookProgress? TryCreate()
-    {
-        var assemblies = AppDomain.CurrentDomain.GetAssemblies();
-        var kernel = assemblies.FirstOrDefault(a => a.GetName().Name == "Microsoft.DotNet.Interactive")?.GetType("Microsoft.DotNet.Interactive.Kernel");
-        var display = kernel?.GetMethods(BindingFlags.Public | BindingFlags.Static)
-            .FirstOrDefault(m => m.Name == "display" && m.GetParameters().Length == 2);
-        if (display is null) return null;
-        // HtmlString renders as raw HTML; a plain string with the text/html MIME type is the fallback.
-        var htmlString = assemblies.Select(a => a.GetType("Microsoft.AspNetCore.Html.HtmlString")).FirstOrDefault(t => t is not null);
-        Func<string, object> html = htmlString is null ? s => s : s => Activator.CreateInstance(htmlString, s)!;
-        return new NotebookProgress(display, html);
-    }
+    /// <summary>A notebook sink when this code runs in a cell of a .NET Interactive kernel, else null.</summary>
+    public static NotebookProgress? TryCreate() => Runtime.LiveOutput.IsAvailable ? new NotebookProgress() : null;
 
     /// <inheritdoc/>
     public void Begin(string label, int? total)
     {
-        (this.label, this.total) = (label, total);
-        shown = display.Invoke(null, [html(Render(0, double.NaN, TimeSpan.Zero, null)), new[] { "text/html" }]);
-        update = shown?.GetType().GetMethod("Update", [typeof(object)]);
+        (this.label, this.total, done, elapsed) = (label, total, 0, TimeSpan.Zero);
+        shown = Runtime.LiveOutput.TryShow(id => Render(id, null));
         sinceDraw.Restart();
     }
 
     /// <inheritdoc/>
     public void Update(int done, double meanLoss, TimeSpan elapsed)
     {
+        (this.done, this.elapsed) = (done, elapsed);
         if (sinceDraw.ElapsedMilliseconds < 500 && done != total) return;
         sinceDraw.Restart();
-        update?.Invoke(shown, [html(Render(done, meanLoss, elapsed, null))]);
+        shown?.Update(Render(shown.Id, null, meanLoss));
     }
 
     /// <inheritdoc/>
-    public void End(string summary) =>
-        update?.Invoke(shown, [html(Render(total ?? 0, double.NaN, TimeSpan.Zero, summary))]);
+    public void End(string summary) => shown?.Update(Render(shown.Id, summary));
 
-    string Render(int done, double meanLoss, TimeSpan elapsed, string? summary)
+    string Render(string id, string? summary, double meanLoss = double.NaN) =>
+        Runtime.LiveOutput.Frame(id, Html(label, done, total, elapsed, meanLoss, summary), "detseg-progress");
+
+    /// <summary>A bar as HTML: <c>&lt;progress&gt;</c>, then done/total, the running loss and times; with a
+    /// summary (the pass ended) the bar is full and the summary follows the count and the time taken.</summary>
+    internal static string Html(string label, int done, int? total, TimeSpan elapsed, double meanLoss, string? summary)
     {
-        string text = WebUtility.HtmlEncode(summary is null ? Progress.Bar(label, done, total, meanLoss, elapsed, 0) : $"{label}: {summary}");
-        double pct = total is int t && t > 0 ? Math.Min(100, 100.0 * done / t) : 0;
-        if (summary is not null) pct = 100;
-        return $"<div style=\"font-family:monospace\"><progress value=\"{pct:0}\" max=\"100\" style=\"width:240px\"></progress> {text}</div>";
+        double pct = summary is not null ? 100 : total is int t && t > 0 ? Math.Min(100, 100.0 * done / t) : 0;
+        string text = summary is null
+            ? Progress.Bar(label, done, total, meanLoss, elapsed, 0)
+            : $"{label} {done}{(total is int n ? "/" + n : "")} in {elapsed.TotalSeconds:0.0}s · {summary}";
+        return $"<div style=\"font-family:monospace\"><progress value=\"{pct:0}\" max=\"100\" style=\"width:240px\"></progress> {WebUtility.HtmlEncode(text)}</div>";
     }
 }

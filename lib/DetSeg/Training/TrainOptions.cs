@@ -30,10 +30,18 @@ public sealed record TrainOptions
     /// <summary>The folder holding one sub-folder per run.</summary>
     public string CheckpointRoot { get; init; } = "checkpoints";
 
-    /// <summary>Per-batch progress; null picks <see cref="Progress.Auto"/> (notebook HTML bar or console text bar).</summary>
+    /// <summary>
+    /// Per-batch progress. Null picks <see cref="TrainingDisplay.Auto"/> (one live notebook output with a table and
+    /// curves, or one console line per epoch) when <see cref="Log"/> is null too, else <see cref="Progress.Auto"/>.
+    /// A sink that is an <see cref="ITrainingObserver"/> also hears about epochs and the end of the run.
+    /// </summary>
     public IProgressSink? Progress { get; init; }
 
-    /// <summary>Where per-epoch logs and the stop reason are written; null is <see cref="Console.Out"/>, <see cref="TextWriter.Null"/> silences.</summary>
+    /// <summary>
+    /// Where the course's full per-epoch log (every figure of both phases) and the stop reason are written. Null: not
+    /// written while training when the progress sink is a training display (the default; <see cref="TrainResult.PrintLog"/>
+    /// prints it afterwards), else to <see cref="Console.Out"/>. <see cref="TextWriter.Null"/> silences.
+    /// </summary>
     public TextWriter? Log { get; init; }
 
     /// <summary>

@@ -53,6 +53,32 @@ public sealed class TrainResult
     /// <summary>All metric names seen in training or validation, in first-seen order.</summary>
     public IReadOnlyList<string> MetricNames => History.SelectMany(h => h.Train.Metrics.Keys.Concat(h.Validation?.Metrics.Keys ?? [])).Distinct().ToList();
 
+    /// <summary>
+    /// Prints the course's log of the run: per epoch every training and validation figure, the monitored value
+    /// with the best so far, then why training stopped (what <see cref="Trainer.Train"/> writes to
+    /// <see cref="TrainOptions.Log"/> when one is set).
+    /// </summary>
+    /// <param name="writer">Where to print; null is <see cref="Console.Out"/>.</param>
+    public void PrintLog(TextWriter? writer = null)
+    {
+        writer ??= Console.Out;
+        string monitor = $"{(Options.MonitorPhase == Phase.Training ? "train" : "val")} {Options.Monitor}";
+        static string Describe(double v) => double.IsNaN(v) ? "n/a" : v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture);
+        double bestValue = double.NaN;
+        int bestEpoch = -1;
+        foreach (var h in History)
+        {
+            writer.WriteLine($"Epoch: {h.Epoch}".PadRight(11) + new string('#', 42));
+            writer.WriteLine($"TRAINING:   {h.Train}");
+            if (h.Validation is not null) writer.WriteLine($"VALIDATION: {h.Validation}");
+            double current = (Options.MonitorPhase == Phase.Training ? h.Train : h.Validation)?.Metrics.GetValueOrDefault(Options.Monitor, double.NaN) ?? double.NaN;
+            if (h.IsBest) (bestValue, bestEpoch) = (current, h.Epoch);
+            writer.WriteLine($"{monitor} = {Describe(current)}{(h.IsBest ? "  (new best)" : $"  (best {Describe(bestValue)} at epoch {bestEpoch}, {h.Epoch - bestEpoch} epoch(s) ago)")}");
+        }
+        writer.WriteLine(StopMessage);
+        writer.Flush();
+    }
+
     /// <summary>The history as the JSON written to <c>metrics.json</c>.</summary>
     public string ToJson() => ToJsonNode(History, Options, Best, StopMessage).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 

@@ -200,8 +200,12 @@ public sealed class Trainer
     TrainResult Loop(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,
         List<EpochLog> history, Checkpoint? best, double bestValue, int sinceBest)
     {
-        var log = Log(o);
-        var progress = o.Progress ?? Progress.Auto();
+        // Without an explicit log the run shows itself through a training display (a live notebook output, or one
+        // line per epoch); the course's full per-epoch log goes to TrainOptions.Log when set (TrainResult.PrintLog prints it later).
+        var progress = o.Progress ?? (o.Log is null ? TrainingDisplay.Auto() : Progress.Auto());
+        var observer = progress as ITrainingObserver;
+        var log = o.Log ?? (observer is null ? Console.Out : TextWriter.Null);
+        observer?.RunStarted(o, history);
         string monitorName = $"{(o.MonitorPhase == Phase.Training ? "train" : "val")} {o.Monitor}";
         var stop = StopReason.Completed;
         string message = $"Completed {o.Epochs} epochs.";
@@ -236,6 +240,7 @@ public sealed class Trainer
                 WriteAtomic(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
                 Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators).Save(Path.Combine(dir, "last.ckpt"));
             }
+            observer?.EpochEnded(entry, best?.Epoch ?? -1, bestValue);
             o.OnEpoch?.Invoke(entry);
 
             if (train.NonFiniteLoss)
@@ -254,6 +259,7 @@ public sealed class Trainer
         var result = new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = message, Options = o };
         if (o.RunDirectory is string run)
             WriteAtomic(Path.Combine(run, "metrics.json"), result.ToJson());
+        observer?.RunEnded(result);
         return result;
     }
 
