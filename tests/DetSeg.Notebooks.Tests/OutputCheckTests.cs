@@ -46,4 +46,18 @@ public class OutputCheckTests
         Assert.Contains(problems, p => p.StartsWith("cell 2: 0 text/html chart(s), the reference run has 1"));
         Assert.Contains(problems, p => p.StartsWith("cell 3: error CS1701"));
     }
+
+    [Fact]
+    public void AnUpdatedDisplayRecordedFrameByFrame_CountsAsOneOutput()
+    {
+        // dotnet-repl appends each update of the training display (a live output holding a chart) as a new output.
+        static string Frame(string id, int n) => $"<div class=\"detseg-training\" data-detseg-live=\"{id}\">epoch {n}{Chart}</div>";
+        string reference = Notebook(Outputs(Display("text/html", Frame("a", 3)), Display("text/html", Chart)));
+        string repl = Notebook(Outputs(Display("text/html", Frame("a", 1)), Display("text/html", Frame("a", 2)),
+                                       Display("text/html", Frame("a", 3)), Display("text/html", Chart)));
+        Assert.Empty(OutputCheck.Problems(repl, reference));
+        // Two different live outputs are two charts.
+        string two = Notebook(Outputs(Display("text/html", Frame("a", 1)), Display("text/html", Frame("b", 1)), Display("text/html", Chart)));
+        Assert.Contains(OutputCheck.Problems(two, reference), p => p.StartsWith("cell 1: 3 text/html chart(s), the reference run has 2"));
+    }
 }

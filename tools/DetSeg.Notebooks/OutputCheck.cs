@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace DetSeg.Notebooks;
 
@@ -10,6 +11,8 @@ namespace DetSeg.Notebooks;
 static class OutputCheck
 {
     const string ChartMarker = "class=\"detseg-plot\"";
+    // DetSeg.Runtime.LiveOutput.IdAttribute (the host does not reference the library).
+    const string LiveAttribute = "data-detseg-live";
 
     public static IReadOnlyList<string> Problems(string executedPath, string? referencePath)
     {
@@ -23,7 +26,7 @@ static class OutputCheck
         {
             var cell = cells[i];
             if (cell["cell_type"]?.GetValue<string>() != "code") continue;
-            var outputs = (cell["outputs"] as JsonArray ?? []).OfType<JsonObject>().ToList();
+            var outputs = LastFrames((cell["outputs"] as JsonArray ?? []).OfType<JsonObject>());
             foreach (var error in outputs.Where(o => o["output_type"]?.GetValue<string>() == "error"))
                 problems.Add($"cell {i + 1}: error {error["ename"]}: {error["evalue"]}");
 
@@ -42,13 +45,33 @@ static class OutputCheck
             }
             if (reference is not null && i < reference.Count)
             {
-                int expected = (reference[i]["outputs"] as JsonArray ?? []).OfType<JsonObject>()
+                int expected = LastFrames((reference[i]["outputs"] as JsonArray ?? []).OfType<JsonObject>())
                     .Count(o => o["data"]?["text/html"] is JsonNode html && Text(html).Contains(ChartMarker, StringComparison.Ordinal));
                 if (charts != expected)
                     problems.Add($"cell {i + 1}: {charts} text/html chart(s), the reference run has {expected}");
             }
         }
         return problems;
+    }
+
+    static readonly Regex LiveId = new($"{LiveAttribute}=\"([^\"]+)\"", RegexOptions.Compiled);
+
+    /// <summary>
+    /// The outputs a reader sees: a display updated in place (its frames carry the same live id) counts once, as its
+    /// last frame. dotnet-repl records every update as a new output; VS Code and this host replace the output.
+    /// </summary>
+    internal static List<JsonObject> LastFrames(IEnumerable<JsonObject> outputs)
+    {
+        var list = new List<JsonObject>();
+        var at = new Dictionary<string, int>();
+        foreach (var output in outputs)
+        {
+            string? id = output["data"]?["text/html"] is JsonNode html && LiveId.Match(Text(html)) is { Success: true } m ? m.Groups[1].Value : null;
+            if (id is not null && at.TryGetValue(id, out int index)) { list[index] = output; continue; }
+            if (id is not null) at[id] = list.Count;
+            list.Add(output);
+        }
+        return list;
     }
 
     static List<JsonObject> Cells(string path)
