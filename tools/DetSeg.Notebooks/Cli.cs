@@ -8,6 +8,7 @@ static class Cli
     public const string Usage = """
 usage: DetSeg.Notebooks run [notebook ...] [--profile smoke|cpu|gpu] [--out DIR]
        DetSeg.Notebooks verify EXECUTED.ipynb [--reference REFERENCE.ipynb]
+       DetSeg.Notebooks export [notebook ...] [--out DIR] [--check]
 
   notebook   a path, a name in notebooks/ (01-metrics), or a unique prefix (01); default: every
              notebooks/*.ipynb in name order
@@ -18,6 +19,11 @@ Each notebook runs top to bottom in a fresh C# kernel (working directory: the no
 stops at its first failing cell; the others still run. Cells are numbered from 1 in file order, markdown
 cells included. Data come from DETSEG_DATA when set, else from a shared/data folder beside the clone when
 there is one, else from the DetSeg cache (downloaded, md5-checked). Writes DIR/<name>.ipynb (with outputs) and DIR/<name>.html (self-contained, opens offline).
+
+export writes each notebook as a .NET 10 file-based app, DIR/<name>.cs (default notebooks/apps/), that runs
+without a notebook kernel: dotnet run notebooks/apps/01-metrics.cs -- --profile smoke. Markdown becomes
+comments, charts are written as HTML files to notebooks/apps/charts/. --check writes nothing and exits 1 when an
+app differs from its notebook.
 
 verify checks a notebook executed by another kernel (dotnet-repl, VS Code): no error outputs, every chart
 as text/html, and, given this host's run of the same notebook, as many charts per cell.
@@ -34,6 +40,7 @@ as text/html, and, given this host's run of the same notebook, as many charts pe
             return args.Length == 0 ? 2 : 0;
         }
         if (args[0] == "verify") return Verify(args[1..], stdout, stderr);
+        if (args[0] == "export") return Export(args[1..], stdout, stderr);
         if (args[0] != "run")
         {
             stderr.WriteLine($"unknown command '{args[0]}'\n");
@@ -142,6 +149,72 @@ as text/html, and, given this host's run of the same notebook, as many charts pe
             stdout.WriteLine($"  {name.PadRight(28)} {line}");
         }
         return results.All(r => r.Run is { Succeeded: true }) ? 0 : 1;
+    }
+
+    static int Export(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? outDir = null;
+        bool check = false;
+        var names = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--out" && i + 1 < args.Length) outDir = Path.GetFullPath(args[++i]);
+            else if (args[i] == "--check") check = true;
+            else if (args[i].StartsWith('-'))
+            {
+                stderr.WriteLine($"unknown or incomplete option '{args[i]}'\n");
+                stderr.Write(Usage);
+                return 2;
+            }
+            else names.Add(args[i]);
+        }
+        var repo = RepoLayout.Find(Environment.CurrentDirectory);
+        if (repo is null)
+        {
+            stderr.WriteLine("Cannot find the repository (a folder with global.json and notebooks/) above " + Environment.CurrentDirectory);
+            return 2;
+        }
+        List<string> notebooks;
+        try
+        {
+            notebooks = names.Count == 0 ? [.. repo.AllNotebooks()] : [.. names.Select(repo.Resolve)];
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine(e.Message);
+            return 2;
+        }
+        outDir ??= Path.Combine(repo.Notebooks, "apps");
+        string project = Path.Combine(repo.Root, "lib", "DetSeg", "DetSeg.csproj");
+        int stale = 0;
+        foreach (string nb in notebooks)
+        {
+            string path = Path.Combine(outDir, Path.GetFileNameWithoutExtension(nb) + ".cs");
+            string app;
+            try
+            {
+                app = AppExport.Render(nb, outDir, project);
+            }
+            catch (InvalidDataException e)
+            {
+                stderr.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+            string shown = Path.GetRelativePath(Environment.CurrentDirectory, path);
+            if (check)
+            {
+                if (File.Exists(path) && File.ReadAllText(path) == app) continue;
+                stale++;
+                stderr.WriteLine($"{shown} is {(File.Exists(path) ? "out of date" : "missing")}: run `dotnet run --project tools/DetSeg.Notebooks -- export`");
+            }
+            else
+            {
+                AtomicFile.WriteAllText(path, app);
+                stdout.WriteLine($"wrote {shown}");
+            }
+        }
+        if (check && stale == 0) stdout.WriteLine($"{notebooks.Count} app(s) in {Path.GetRelativePath(Environment.CurrentDirectory, outDir)} match their notebooks");
+        return stale == 0 ? 0 : 1;
     }
 
     static int Verify(string[] args, TextWriter stdout, TextWriter stderr)

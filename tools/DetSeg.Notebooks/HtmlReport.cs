@@ -12,7 +12,8 @@ namespace DetSeg.Notebooks;
 /// </summary>
 /// <remarks>
 /// The page records its own health in <c>#detseg-check</c> (<c>data-errors</c>: script errors caught;
-/// <c>data-plots</c>: charts drawn / chart divs; <c>data-external</c>: resources loaded from outside the page),
+/// <c>data-plots</c>: charts drawn / chart divs; <c>data-external</c>: resources loaded from outside the page;
+/// <c>data-overlaps</c>: pairs of text boxes of one chart that intersect — title, axis titles, annotations, legend, mode bar),
 /// which CI reads from headless Chromium.
 /// </remarks>
 static class HtmlReport
@@ -69,6 +70,40 @@ window.addEventListener('unhandledrejection', function (e) { window.detsegErrors
 </main>
 <div id="detseg-check" hidden></div>
 <script>
+// Text of one chart that collides: figure title, axis titles, annotations (panel titles, marker labels), the
+// legend and the mode bar, each as its bounding box; any two that intersect by more than a pixel are reported.
+function textOverlaps() {
+  var found = [];
+  document.querySelectorAll('div.detseg-plot').forEach(function (div, n) {
+    var boxes = [];
+    var add = function (kind, el) {
+      var r = el.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) return;
+      var text = (el.textContent || '').trim();
+      if (kind !== 'legend' && kind !== 'modebar' && text === '') return;
+      boxes.push({kind: kind, text: text.slice(0, 40), r: r});
+    };
+    div.querySelectorAll('.g-gtitle text').forEach(function (e) { add('title', e); });
+    div.querySelectorAll('[class^="g-x"][class$="title"] text, [class^="g-y"][class$="title"] text').forEach(function (e) { add('axis title', e); });
+    // A label with a filled background marks a box on the data (a detection's class): where boxes crowd such
+    // labels may touch each other, as the boxes do; they are checked against every other kind of text only.
+    div.querySelectorAll('g.annotation').forEach(function (e) {
+      var bg = e.querySelector('rect.bg');
+      var filled = bg && parseFloat(window.getComputedStyle(bg).fillOpacity || '0') > 0;
+      add(filled ? 'box label' : 'annotation', e);
+    });
+    div.querySelectorAll('g.legend').forEach(function (e) { add('legend', e); });
+    div.querySelectorAll('.modebar').forEach(function (e) { add('modebar', e); });
+    for (var i = 0; i < boxes.length; i++)
+      for (var j = i + 1; j < boxes.length; j++) {
+        var a = boxes[i].r, b = boxes[j].r;
+        var w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > 1 && h > 1 && !(boxes[i].kind === 'box label' && boxes[j].kind === 'box label'))
+          found.push('chart ' + (n + 1) + ' (' + div.id + '): ' + boxes[i].kind + ' "' + boxes[i].text + '" and ' + boxes[j].kind + ' "' + boxes[j].text + '"');
+      }
+  });
+  return found;
+}
 window.addEventListener('load', function () {
   setTimeout(function () {
     var divs = document.querySelectorAll('div.detseg-plot');
@@ -79,6 +114,9 @@ window.addEventListener('load', function () {
     check.setAttribute('data-errors', String(window.detsegErrors.length));
     var external = performance.getEntriesByType('resource').filter(function (r) { return !/^(data|file|blob|about):/.test(r.name); });
     check.setAttribute('data-external', String(external.length));
+    var overlaps = textOverlaps();
+    check.setAttribute('data-overlaps', String(overlaps.length));
+    overlaps.forEach(function (o) { window.detsegErrors.push('overlap: ' + o); });
     external.forEach(function (r) { window.detsegErrors.push('request: ' + r.name); });
     check.textContent = window.detsegErrors.join('\n');
   }, 1000);

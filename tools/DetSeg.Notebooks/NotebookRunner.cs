@@ -202,11 +202,25 @@ sealed class NotebookRunner(TextWriter console)
             case StandardErrorValueProduced o:
                 Write("! ", PlainText(o.FormattedValues));
                 break;
+            case DisplayedValueUpdated u:
+                // A training display's status line (epoch done, best so far, why it stopped), once per change.
+                if (TrainingStatus.Match(u.FormattedValues.FirstOrDefault(v => v.MimeType == "text/html")?.Value ?? "") is { Success: true } m
+                    && m.Groups[1].Value is var status && status != lastStatus && !status.StartsWith("starting", StringComparison.Ordinal))
+                {
+                    lastStatus = status;
+                    Write("│ ", System.Net.WebUtility.HtmlDecode(status));
+                }
+                break;
             case DisplayedValueProduced or ReturnValueProduced:
                 console.WriteLine($"           │ [{string.Join(", ", ((DisplayEvent)e).FormattedValues.Select(v => v.MimeType))} output]");
                 break;
         }
     }
+
+    // DetSeg.Training.TrainingDisplay's frame starts with its status line.
+    static readonly System.Text.RegularExpressions.Regex TrainingStatus =
+        new("^<div class=\"detseg-training\"[^>]*><div[^>]*>([^<]*)</div>", System.Text.RegularExpressions.RegexOptions.Compiled);
+    string lastStatus = "";
 
     void Write(string prefix, string text)
     {

@@ -106,9 +106,10 @@ public static partial class Charts
     static JsonObject ImageLayout(string title, int h, int w, int width)
     {
         int plotWidth = width - 40;
-        int height = (int)Math.Round(plotWidth * (double)h / w) + (string.IsNullOrEmpty(title) ? 40 : 70);
+        int top = string.IsNullOrEmpty(title) ? 20 : TitledTop;
+        int height = (int)Math.Round(plotWidth * (double)h / w) + top + 20;
         var layout = BaseLayout(title, width, height, legend: false);
-        layout["margin"] = new JsonObject { ["l"] = 20, ["r"] = 20, ["t"] = string.IsNullOrEmpty(title) ? 20 : 50, ["b"] = 20 };
+        layout["margin"] = new JsonObject { ["l"] = 20, ["r"] = 20, ["t"] = top, ["b"] = 20 };
         layout["xaxis"] = new JsonObject { ["range"] = Range(-0.5, w - 0.5), ["showgrid"] = false, ["zeroline"] = false, ["showticklabels"] = false };
         layout["yaxis"] = new JsonObject { ["range"] = Range(h - 0.5, -0.5), ["showgrid"] = false, ["zeroline"] = false, ["showticklabels"] = false, ["scaleanchor"] = "x" };
         return layout;

@@ -9,6 +9,12 @@ namespace DetSeg.Plots;
 /// </summary>
 public static partial class Charts
 {
+    /// <summary>Pixels from the figure's top edge to its title's: the mode bar (zoom, save) sits above, in the top ~30 px.</summary>
+    internal const int TitleTop = 34;
+
+    /// <summary>Top margin of a figure with a title: the mode bar, the title, a gap.</summary>
+    const int TitledTop = TitleTop + 34;
+
     /// <summary>A layout with title, size and margins that suit notebook outputs.</summary>
     static JsonObject BaseLayout(string title, int width, int height, bool legend = true)
     {
@@ -18,10 +24,12 @@ public static partial class Charts
         {
             ["width"] = width,
             ["height"] = height,
-            ["margin"] = new JsonObject { ["l"] = 60, ["r"] = 20, ["t"] = string.IsNullOrEmpty(title) ? 30 : 60, ["b"] = 50 },
+            ["margin"] = new JsonObject { ["l"] = 60, ["r"] = 20, ["t"] = string.IsNullOrEmpty(title) ? 30 : TitledTop, ["b"] = 50 },
             ["showlegend"] = legend,
         };
-        if (!string.IsNullOrEmpty(title)) layout["title"] = new JsonObject { ["text"] = title };
+        // Placed in pixels below the mode bar, which plotly otherwise draws over a long centred title.
+        if (!string.IsNullOrEmpty(title))
+            layout["title"] = new JsonObject { ["text"] = title, ["yref"] = "container", ["y"] = 1 - (double)TitleTop / height, ["yanchor"] = "top" };
         return layout;
     }
 

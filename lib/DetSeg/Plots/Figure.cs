@@ -25,7 +25,13 @@ public class Figure
     }
 
     // Builders return the subclass that notebooks render as text/html (HtmlFigure.cs explains why).
-    internal static Figure Create(JsonArray data, JsonObject layout) => new HtmlFigure(data, layout);
+    internal static Figure Create(JsonArray data, JsonObject layout)
+    {
+        // Builders may grow the figure after placing the title: keep it TitleTop pixels below the top edge.
+        if (layout["title"] is JsonObject title && title["yref"]?.GetValue<string>() == "container" && layout["height"] is JsonNode h)
+            title["y"] = 1 - (double)Charts.TitleTop / h.GetValue<int>();
+        return new HtmlFigure(data, layout);
+    }
 
     /// <summary>The chart title ("" when none).</summary>
     public string Title => layout["title"]?["text"]?.GetValue<string>() ?? "";
