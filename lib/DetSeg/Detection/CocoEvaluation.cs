@@ -224,13 +224,51 @@ internal sealed class CocoEvaluation
         int a = Array.IndexOf(AreaLabels, area), m = Array.IndexOf(MaxDets, maxDets);
         if (a < 0 || m < 0) return -1;
         var ts = iouThreshold is { } thr ? Enumerable.Range(0, IouThresholds.Length).Where(t => IouThresholds[t] == thr) : Enumerable.Range(0, IouThresholds.Length);
+        // numpy's C order of s[t, r, k] (AP) or s[t, k] (AR), so that the sum below adds in numpy's order
         var values = new List<double>();
         foreach (int t in ts)
-            for (int k = 0; k < NumClasses; k++)
-                if (ap)
-                    for (int r = 0; r < RecallThresholds.Length; r++) values.Add(Precision[PrecisionIndex(t, r, k, a, m)]);
-                else values.Add(Recall[RecallIndex(t, k, a, m)]);
+            if (ap)
+                for (int r = 0; r < RecallThresholds.Length; r++)
+                    for (int k = 0; k < NumClasses; k++) values.Add(Precision[PrecisionIndex(t, r, k, a, m)]);
+            else
+                for (int k = 0; k < NumClasses; k++) values.Add(Recall[RecallIndex(t, k, a, m)]);
         var kept = values.Where(v => v > -1).ToArray();
-        return kept.Length == 0 ? -1 : kept.Average();
+        return kept.Length == 0 ? -1 : NumpyMean(kept);
+    }
+
+    /// <summary>
+    /// <c>np.mean</c> of a float64 vector bit for bit: numpy adds buffers of 8192 values, each by pairwise summation
+    /// (8 accumulators up to 128 values). Summing in another order moves the last bit, and a mean on a printed
+    /// tie (0.2875) would then print differently from COCO's <c>{:0.3f}</c>.
+    /// </summary>
+    internal static double NumpyMean(double[] a)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i += 8192) sum += PairwiseSum(a, i, Math.Min(8192, a.Length - i));
+        return sum / a.Length;
+    }
+
+    static double PairwiseSum(double[] a, int lo, int n)
+    {
+        if (n < 8)
+        {
+            double res = 0;
+            for (int i = 0; i < n; i++) res += a[lo + i];
+            return res;
+        }
+        if (n <= 128)
+        {
+            var r = new double[8];
+            for (int j = 0; j < 8; j++) r[j] = a[lo + j];
+            int i = 8;
+            for (; i < n - n % 8; i += 8)
+                for (int j = 0; j < 8; j++) r[j] += a[lo + i + j];
+            double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            for (; i < n; i++) res += a[lo + i];
+            return res;
+        }
+        int n2 = n / 2;
+        n2 -= n2 % 8;
+        return PairwiseSum(a, lo, n2) + PairwiseSum(a, lo + n2, n - n2);
     }
 }

@@ -175,11 +175,12 @@ public sealed class MeanAveragePrecision : IMetricSet
     public double[] PerClassAP50To95() =>
         Enumerable.Range(0, NumClasses).Select(c => Standard.ClassAP(c, [.. Enumerable.Range(0, IouThresholds.Count)])).ToArray();
 
-    /// <summary>Mean AP over classes with ground truth at one threshold (NaN when none has any); COCO's AP@t.</summary>
+    /// <summary>Mean AP over classes with ground truth at one threshold (NaN when none has any); COCO's AP@t, summed as numpy does.</summary>
     public double MeanAP(double iouThreshold)
     {
-        var aps = PerClassAP(iouThreshold).Where(v => !double.IsNaN(v)).ToArray();
-        return aps.Length == 0 ? double.NaN : aps.Average();
+        var (ev, t) = At(iouThreshold);
+        double v = ev.Summarize(ap: true, ev.IouThresholds[t], "all", MaxDetections);
+        return v == -1 ? double.NaN : v;
     }
 
     /// <summary>mAP@0.5 (COCO's AP50).</summary>

@@ -222,6 +222,17 @@ public class CocoEvalAgreementTests
         AssertAgree(images, 3, "mixed");
     }
 
+    // COCO's summary is np.mean(s[s > -1]); numpy sums pairwise in buffers of 8192, so a sequential sum can differ in
+    // the last bit and print differently on a tie. Goldens: numpy 1.24 on a[i] = ((i·7919) mod 1000) / 997.
+    [Theory]
+    [InlineData(7, 0.6159908296317523)]
+    [InlineData(100, 0.4919759277833499)]      // a sequential sum gives 0.49197592778335
+    [InlineData(1010, 0.5013605171951498)]     // 0.5013605171951497
+    [InlineData(10000, 0.5010030090270812)]    // 0.5010030090270814
+    [InlineData(20200, 0.5009632858972959)]    // 0.5009632858972954
+    public void NumpyMean_IsNumpysSumOrder(int n, double numpy) =>
+        Assert.Equal(numpy, CocoEvaluation.NumpyMean(Enumerable.Range(0, n).Select(i => (double)((long)i * 7919 % 1000) / 997.0).ToArray()));
+
     // The port's thresholds are numpy's (checked with numpy 1.24: linspace(.5, .95, 10) and linspace(0, 1, 101)).
     [Fact]
     public void PortThresholds_AreNumpyLinspace()
