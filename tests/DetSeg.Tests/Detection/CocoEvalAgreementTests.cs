@@ -7,6 +7,9 @@ namespace DetSeg.Tests.Detection;
 // built to hit every place where the two could part: misses, false positives, duplicates, images without
 // ground truth, classes without detections or without ground truth, more than 100 detections in an image,
 // tied scores, integer boxes whose IoU is exactly a threshold, and recall exactly on a recall threshold.
+// Cross-checked once (2026-12-05) against cocoeval.py itself (cocodataset/cocoapi master, numpy 1.24.2; bbIou in
+// Python because the pycocotools C extension could not be installed here): on these 22 sets DetSeg's twelve
+// stats were bit-identical, per-class AP within 1.5e-15, and the printed summary lines identical.
 public class CocoEvalAgreementTests
 {
     sealed record Truth(int Cat, float Cx, float Cy, float W, float H);
