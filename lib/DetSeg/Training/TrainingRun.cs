@@ -49,25 +49,13 @@ public sealed class TrainingRun : IDisposable
         return item;
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
-    static extern int MallocTrim(nuint pad);
-
-    /// <summary>Disposes what the run owns, newest first (loaders before the model they feed), then returns freed
-    /// native memory to the system (glibc's <c>malloc_trim</c> on Linux).</summary>
+    /// <summary>Disposes what the run owns, newest first (loaders before the model they feed).</summary>
     public void Dispose()
     {
         if (IsDisposed) return;
         IsDisposed = true;
         for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
         owned.Clear();
-        // Tensors freed on worker threads leave their pages in glibc's per-thread arenas, which the process keeps;
-        // hand them back so a rerun starts from the first run's footprint, not on top of it.
-        if (OperatingSystem.IsLinux())
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-            try { MallocTrim(0); } catch (EntryPointNotFoundException) { } catch (DllNotFoundException) { } // not glibc (musl)
-        }
         lock (Current)
             if (Current.TryGetValue(Name, out var r) && ReferenceEquals(r, this)) Current.Remove(Name);
     }
