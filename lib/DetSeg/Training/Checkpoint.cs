@@ -87,33 +87,17 @@ public sealed class Checkpoint
     }
 
     /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (temp file in the same folder, then rename).</summary>
-    public void Save(string path)
+    public void Save(string path) => Runtime.AtomicFile.Write(path, fs =>
     {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
+        using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+        w.Write(Encoding.ASCII.GetBytes(Magic));
+        var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
+        foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            using (var w = new BinaryWriter(fs, Encoding.UTF8))
-            {
-                w.Write(Encoding.ASCII.GetBytes(Magic));
-                var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
-                foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
-                {
-                    w.Write((long)block.Length);
-                    w.Write(block);
-                }
-                w.Flush();
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
+            w.Write((long)block.Length);
+            w.Write(block);
         }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
+    });
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
