@@ -22,8 +22,9 @@ public sealed record PennFudanItem(string Name, Tensor Image, Tensor Mask) : IDi
 
 /// <summary>
 /// The Penn-Fudan pedestrian dataset (170 images): <c>PNGImages/*.png</c> sorted by name, each with
-/// <c>PedMasks/&lt;name&gt;_mask.png</c>. Masks may be 8-bit gray or palette PNGs; the stored ids are returned
-/// either way. Files are checked before decoding: a truncated PNG, a size mismatch or an image above
+/// <c>PedMasks/&lt;name&gt;_mask.png</c>. Masks may be gray (8 or 16 bits, with or without alpha) or palette PNGs;
+/// the stored ids are returned either way. Files are checked before decoding: a truncated PNG, a chunk whose CRC
+/// fails, image data that does not inflate to exactly the image's size, a size mismatch or an image above
 /// <see cref="MaxPixels"/> raises an <see cref="InvalidDataException"/> naming the file.
 /// </summary>
 public sealed class PennFudan : IDataset<PennFudanItem>
@@ -94,7 +95,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             var (imageBytes, imageHeader) = ReadChecked(imageFile);
             var (maskBytes, maskHeader) = ReadChecked(maskFile);
             CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-            var image = DecodeRgb(imageBytes, imageFile);
+            var image = DecodeRgb(imageBytes, imageFile, imageHeader);
             var mask = DecodeMask(maskBytes, maskFile, maskHeader);
             return new PennFudanItem(name, image, mask);
         }
@@ -128,9 +129,11 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         return (bytes, Png.Inspect(bytes, path, MaxPixels));
     }
 
-    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives).</summary>
-    internal static Tensor DecodeRgb(byte[] bytes, string path)
+    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives), after checking its image
+    /// data to the end (ImageSharp fills in missing rows without a word).</summary>
+    internal static Tensor DecodeRgb(byte[] bytes, string path, PngHeader header)
     {
+        Png.CheckImageData(bytes, path, header);
         try
         {
             using var img = Image.Load<Rgb24>(bytes);
@@ -149,7 +152,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     /// (ImageSharp would turn palette indices into colours).</summary>
     internal static Tensor DecodeMask(byte[] bytes, string path, PngHeader header)
     {
-        if (header.ColorType is 0 or 3 && !header.Interlaced)
+        if (header.ColorType is 0 or 3 or 4 && !header.Interlaced)
         {
             var ids = Png.ReadIndices(bytes, path, long.MaxValue, out _);
             using var t = tensor(ids, [header.Height, header.Width]);
@@ -157,9 +160,13 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         }
         if (header.ColorType == 3)
             throw new InvalidDataException($"{path}: interlaced palette masks are not supported; re-save it without interlacing.");
+        // ImageSharp's 8-bit conversion would divide 16-bit ids by 257 (ids 1..256 all become 0).
+        if (header.BitDepth == 16)
+            throw new InvalidDataException($"{path}: 16-bit {(header.Interlaced ? "interlaced" : $"color type {header.ColorType}")} masks are not supported (their ids would be scaled to 8 bits); save the mask as a non-interlaced gray PNG.");
+        Png.CheckImageData(bytes, path, header);
         try
         {
-            // Gray with alpha, RGB or interlaced gray: ids survive as gray levels.
+            // RGB, RGBA or interlaced gray: ids survive as gray levels.
             using var img = Image.Load<L8>(bytes);
             var pixels = new byte[img.Width * img.Height];
             img.CopyPixelDataTo(pixels);
