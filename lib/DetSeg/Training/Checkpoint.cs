@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -11,14 +12,18 @@ namespace DetSeg.Training;
 /// <c>model.state_dict()</c> which aliases the live weights — and saved as one file, atomically.
 /// </summary>
 /// <remarks>
-/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT1</c>, then length-prefixed blocks:
-/// a UTF-8 JSON header (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra
-/// generators), TorchSharp's <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the
-/// CPU generator state, then one block per extra generator (e.g. a dataset's augmentation generator).
+/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT2</c>, then blocks, each an int64 length, the bytes
+/// and their SHA-256 (32 bytes), checked on load so a flipped byte is never restored: a UTF-8 JSON header
+/// (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra generators), TorchSharp's
+/// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the CPU generator state, then one
+/// block per extra generator (e.g. a dataset's augmentation generator). Files of the first version
+/// (<c>DETSEG-CKPT1</c>: the same blocks without checksums) still load.
 /// </remarks>
 public sealed class Checkpoint
 {
-    const string Magic = "DETSEG-CKPT1";
+    const string Magic = "DETSEG-CKPT2";
+    const string MagicV1 = "DETSEG-CKPT1";
+    static readonly string[] BlockNames = ["header", "model", "optimizer", "rng"];
 
     /// <summary>The 0-based epoch after which the snapshot was taken.</summary>
     public int Epoch { get; }
@@ -28,6 +33,9 @@ public sealed class Checkpoint
 
     /// <summary>Trainer bookkeeping (best value, epochs since best…), kept so a resume continues exactly.</summary>
     public IReadOnlyDictionary<string, double> Extra { get; }
+
+    /// <summary>The file this checkpoint was loaded from (null when captured in memory); error messages name it.</summary>
+    public string? Source { get; private init; }
 
     internal byte[] ModelBytes { get; }
     internal byte[] OptimizerBytes { get; }
@@ -96,12 +104,14 @@ public sealed class Checkpoint
         {
             w.Write((long)block.Length);
             w.Write(block);
+            w.Write(SHA256.HashData(block));
         }
     });
 
-    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <summary>Reads a checkpoint written by <see cref="Save"/>, verifying every block's checksum.</summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
-    /// <exception cref="InvalidDataException">The file is not a DetSeg checkpoint or is truncated; the message names it.</exception>
+    /// <exception cref="InvalidDataException">The file is not a DetSeg checkpoint, is truncated, a block fails its
+    /// checksum or the header is not valid JSON; the message names the file and the block.</exception>
     public static Checkpoint Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"No checkpoint at '{path}'.", path);
@@ -109,18 +119,42 @@ public sealed class Checkpoint
         {
             using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             var magic = Encoding.ASCII.GetString(r.ReadBytes(Magic.Length));
-            if (magic != Magic) throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
+            if (magic != Magic && magic != MagicV1)
+                throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
+            bool checksums = magic == Magic;
             byte[] Block(int i)
             {
+                string name = i < BlockNames.Length ? BlockNames[i] : $"generator {i - BlockNames.Length}";
                 long n = r.ReadInt64();
                 if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position)
-                    throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i} claims {n} bytes).");
-                return r.ReadBytes((int)n);
+                    throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i}, {name}, claims {n} bytes; {r.BaseStream.Length - r.BaseStream.Position} remain).");
+                var bytes = r.ReadBytes((int)n);
+                if (checksums)
+                {
+                    var stored = r.ReadBytes(32);
+                    if (stored.Length < 32) throw new EndOfStreamException();
+                    if (!SHA256.HashData(bytes).AsSpan().SequenceEqual(stored))
+                        throw new InvalidDataException($"'{path}' is corrupt: block {i} ({name}, {n} bytes) fails its SHA-256 checksum. Nothing was loaded; use another checkpoint.");
+                }
+                return bytes;
             }
-            var h = JsonSerializer.Deserialize<Header>(Block(0)) ?? throw new InvalidDataException($"'{path}' has an empty header.");
+            var headerBytes = Block(0);
+            Header h;
+            Dictionary<string, double> metrics, extra;
+            try
+            {
+                h = JsonSerializer.Deserialize<Header>(headerBytes) ?? throw new JsonException("the header is null");
+                (metrics, extra) = (Unfinite(h.Metrics), Unfinite(h.Extra));
+            }
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+            {
+                throw new InvalidDataException($"'{path}': the checkpoint header is not valid ({e.Message}).", e);
+            }
+            if (h.Generators < 0)
+                throw new InvalidDataException($"'{path}': the checkpoint header claims {h.Generators} generators.");
             byte[] model = Block(1), optimizer = Block(2), rng = Block(3);
             var gens = Enumerable.Range(0, h.Generators).Select(i => Block(4 + i)).ToArray();
-            return new Checkpoint(h.Epoch, Unfinite(h.Metrics), Unfinite(h.Extra), model, optimizer, rng, gens);
+            return new Checkpoint(h.Epoch, metrics, extra, model, optimizer, rng, gens) { Source = Path.GetFullPath(path) };
         }
         catch (EndOfStreamException e)
         {
