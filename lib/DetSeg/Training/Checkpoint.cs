@@ -18,6 +18,8 @@ namespace DetSeg.Training;
 /// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the CPU generator state, then one
 /// block per extra generator (e.g. a dataset's augmentation generator). Files of the first version
 /// (<c>DETSEG-CKPT1</c>: the same blocks without checksums) still load.
+/// <see cref="Restore"/> checks every name, shape and dtype (and the optimizer's type and sizes) before it changes
+/// anything, so a checkpoint of another model never half-overwrites the live one.
 /// </remarks>
 public sealed class Checkpoint
 {
@@ -68,31 +70,55 @@ public sealed class Checkpoint
     /// <param name="optimizer">The optimizer to load the state into; null skips it.</param>
     /// <param name="restoreRng">Also restore the CPU generator (what <see cref="Trainer.Resume"/> needs for shuffles and augmentation to repeat).</param>
     /// <param name="generators">Extra generators to restore, in the order they were captured.</param>
-    /// <exception cref="ArgumentException">A different number of generators than were captured.</exception>
+    /// <exception cref="ArgumentException">The checkpoint does not fit: parameter names, shapes or dtypes differ from
+    /// the model's (every mismatching key is listed with both shapes), the optimizer is of another type or size, or a
+    /// different number of generators was given. Nothing was changed.</exception>
     public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false, IReadOnlyList<Generator>? generators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        // Every check first: TorchSharp's own load copies tensor by tensor and fails halfway.
+        if (generators is { Count: > 0 } && generators.Count != GeneratorBytes.Length)
+            throw new ArgumentException($"{Describe()} holds {GeneratorBytes.Length} generator state(s), {generators.Count} generator(s) were given. Nothing was restored.", nameof(generators));
+        StateDictCheck.ThrowOnMismatch(ModelBytes, model, Describe());
+        var helper = optimizer as TorchSharp.Modules.OptimizerHelper;
+        bool loadOptimizer = helper is not null && OptimizerBytes.Length > 0;
+        byte[]? optimizerBefore = null;
+        if (loadOptimizer)
+        {
+            StateDictCheck.ThrowOnOptimizerMismatch(OptimizerBytes, helper!, Describe());
+            optimizerBefore = Bytes(helper!.save_state_dict);
+        }
+
+        if (loadOptimizer)
+        {
+            try
+            {
+                using var r = new BinaryReader(new MemoryStream(OptimizerBytes));
+                helper!.load_state_dict(r);
+            }
+            catch
+            {
+                using var r = new BinaryReader(new MemoryStream(optimizerBefore!));   // leave the optimizer as it was
+                helper!.load_state_dict(r);
+                throw;
+            }
+        }
         using (var r = new BinaryReader(new MemoryStream(ModelBytes)))
             model.load(r);
-        if (optimizer is TorchSharp.Modules.OptimizerHelper h && OptimizerBytes.Length > 0)
-            using (var r = new BinaryReader(new MemoryStream(OptimizerBytes)))
-                h.load_state_dict(r);
         if (restoreRng && RngBytes.Length > 0)
         {
             using var state = torch.tensor(RngBytes, dtype: ScalarType.Byte);
             torch.random.set_rng_state(state);
         }
         if (generators is { Count: > 0 })
-        {
-            if (generators.Count != GeneratorBytes.Length)
-                throw new ArgumentException($"The checkpoint holds {GeneratorBytes.Length} generator state(s), {generators.Count} generator(s) were given.", nameof(generators));
             for (int i = 0; i < generators.Count; i++)
             {
                 using var state = torch.tensor(GeneratorBytes[i], dtype: ScalarType.Byte);
                 generators[i].set_state(state);
             }
-        }
     }
+
+    string Describe() => Source is null ? $"The checkpoint of epoch {Epoch} (in memory)" : $"Checkpoint '{Source}' (epoch {Epoch})";
 
     /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (temp file in the same folder, then rename).</summary>
     public void Save(string path) => Runtime.AtomicFile.Write(path, fs =>

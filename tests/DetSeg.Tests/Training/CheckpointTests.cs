@@ -165,4 +165,51 @@ public class CheckpointTests : IDisposable
         Assert.Contains(path, c.Message);
         Assert.Contains("block 0 (header", c.Message);
     }
+
+    [Fact]
+    public void Restore_CheckpointOfAnotherModel_ListsEveryMismatch_AndChangesNothing()
+    {
+        // A 2-class head restored into a 3-class one: TorchSharp copied the first tensors before failing.
+        var two = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)), ("bn", nn.BatchNorm1d(2)));
+        string path = Path.Combine(dir, "two.ckpt");
+        Checkpoint.Capture(two, null, 5, new Dictionary<string, double>()).Save(path);
+        var three = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 3)), ("bn", nn.BatchNorm1d(3)));
+        var before = Snapshot(three);
+        var e = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(three));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("head.weight: checkpoint [2 x 4] Float32, model [3 x 4] Float32", e.Message);
+        Assert.Contains("head.bias: checkpoint [2] Float32, model [3] Float32", e.Message);
+        foreach (var k in new[] { "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var" })
+            Assert.Contains($"{k}: checkpoint [2] Float32, model [3] Float32", e.Message);
+        Assert.DoesNotContain("stem.", e.Message);
+        AssertUnchanged(before, three);
+
+        // Missing and unexpected keys are listed too.
+        var deeper = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)), ("bn", nn.BatchNorm1d(2)), ("extra", nn.Linear(2, 2)));
+        var m = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(deeper));
+        Assert.Contains("extra.weight: model [2 x 2] Float32, not in the checkpoint", m.Message);
+        var shallow = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)));
+        var s = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(shallow));
+        Assert.Contains("bn.running_var: checkpoint [2] Float32, not in the model", s.Message);
+    }
+
+    [Fact]
+    public void Restore_AdamCheckpointIntoSgd_FailsBeforeTheWeightsChange()
+    {
+        var model = nn.Linear(3, 2);
+        var adam = optim.Adam(model.parameters(), 0.01);
+        model.call(randn(4, 3)).sum().backward();
+        adam.step();
+        var ck = Checkpoint.Capture(model, adam, 1, new Dictionary<string, double>());
+        var other = nn.Linear(3, 2);
+        var sgd = optim.SGD(other.parameters(), 0.1);
+        var before = Snapshot(other);
+        var e = Assert.Throws<ArgumentException>(() => ck.Restore(other, sgd));
+        Assert.Contains("Adam", e.Message);
+        Assert.Contains("SGD", e.Message);
+        AssertUnchanged(before, other);
+        // The same optimizer type over a model of the same shape restores.
+        ck.Restore(other, optim.Adam(other.parameters(), 0.01));
+        Assert.Equal(Snapshot(model)["weight"], Snapshot(other)["weight"]);
+    }
 }
