@@ -204,24 +204,53 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         return (mean, std);
     }
 
-    static void DownloadTo(string root)
+    /// <summary>Downloads (md5-checked, resumable) and extracts the archive so that <paramref name="root"/> holds the dataset.</summary>
+    /// <exception cref="InvalidDataException">The archive is not a readable zip or lacks PennFudanPed/PNGImages; it is
+    /// deleted (the next call downloads it again) and the message names it.</exception>
+    internal static void DownloadTo(string root, IReadOnlyList<string>? urls = null, string? md5 = Md5, TextWriter? progress = null)
     {
         string parent = Path.GetDirectoryName(root)!;
         Directory.CreateDirectory(parent);
-        string zip = Download.EnsureFile(Path.Combine(parent, "PennFudanPed.zip"), [Url], Md5);
-        string staging = Path.Combine(parent, $".PennFudanPed-extract-{Guid.NewGuid():N}");
+        RemoveStaleExtractions(parent);
+        string zip = Download.EnsureFile(Path.Combine(parent, "PennFudanPed.zip"), urls ?? [Url], md5, progress);
+        string staging = Path.Combine(parent, $"{ExtractTag}{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            ZipFile.ExtractToDirectory(zip, staging);
+            try
+            {
+                ZipFile.ExtractToDirectory(zip, staging);
+            }
+            catch (InvalidDataException e)
+            {
+                File.Delete(zip);
+                throw new InvalidDataException($"{zip} is not a readable zip archive ({e.Message}). It was deleted; the next run downloads it again.", e);
+            }
             string extracted = Path.Combine(staging, "PennFudanPed");
             if (!Directory.Exists(Path.Combine(extracted, "PNGImages")))
-                throw new InvalidDataException($"{zip}: the archive has no PennFudanPed/PNGImages folder.");
+            {
+                File.Delete(zip);
+                throw new InvalidDataException($"{zip}: the archive has no PennFudanPed/PNGImages folder. It was deleted; the next run downloads it again.");
+            }
             if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any()) Directory.Delete(root);
             Directory.Move(extracted, root);  // atomic on one file system: never a half-extracted dataset
         }
         finally
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    const string ExtractTag = ".PennFudanPed-extract-";
+
+    /// <summary>Deletes staging folders of extractions whose process was killed (named with its process id).</summary>
+    static void RemoveStaleExtractions(string parent)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(parent, ExtractTag + "*"))
+        {
+            var rest = Path.GetFileName(dir)[ExtractTag.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), out int pid) && !Runtime.AtomicFile.IsAlive(pid))
+                Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -61,13 +61,15 @@ internal static class AtomicFile
     /// Deletes temp files of <paramref name="full"/> left by processes that no longer run (killed mid-write).
     /// Temps of live processes are kept: they may be writes in progress.
     /// </summary>
+    /// <param name="full">The destination whose temps are looked for.</param>
+    /// <param name="tag">What follows the file name in a temp's name, before <c>&lt;pid&gt;-</c>.</param>
     /// <returns>The paths deleted.</returns>
-    public static IReadOnlyList<string> RemoveOrphans(string full)
+    public static IReadOnlyList<string> RemoveOrphans(string full, string tag = TempTag)
     {
         string? dir = Path.GetDirectoryName(full);
         if (dir is null || !Directory.Exists(dir)) return [];
         var removed = new List<string>();
-        string prefix = Path.GetFileName(full) + TempTag;
+        string prefix = Path.GetFileName(full) + tag;
         foreach (string file in Directory.EnumerateFiles(dir, prefix + "*"))
         {
             string rest = Path.GetFileName(file)[prefix.Length..];
@@ -85,7 +87,8 @@ internal static class AtomicFile
         return removed;
     }
 
-    static bool IsAlive(int pid)
+    /// <summary>Whether process <paramref name="pid"/> runs (this one counts as running).</summary>
+    internal static bool IsAlive(int pid)
     {
         if (pid == Environment.ProcessId) return true;
         try
