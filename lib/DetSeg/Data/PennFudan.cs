@@ -92,10 +92,10 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         {
             string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
             string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
-            var (imageBytes, imageHeader) = ReadChecked(imageFile);
+            var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
             var (maskBytes, maskHeader) = ReadChecked(maskFile);
             CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-            var image = DecodeRgb(imageBytes, imageFile, imageHeader);
+            var image = DecodeRgb(imageBytes, imageFile);
             var mask = DecodeMask(maskBytes, maskFile, maskHeader);
             return new PennFudanItem(name, image, mask);
         }
@@ -122,18 +122,29 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             throw new InvalidDataException($"{name}: image {imageFile} is {image.Width} x {image.Height} but mask {maskFile} is {mask.Width} x {mask.Height} (width x height).");
     }
 
-    (byte[] Bytes, PngHeader Header) ReadChecked(string path)
+    // Files whose image data passed Png.Verify in this process, by path, length and write time: an epoch re-reads
+    // every image, and the full check (CRCs, a second inflate) would cost about half a decode each time.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), PngHeader> Verified = new();
+
+    /// <summary>Reads a PNG and checks its structure and CRCs; with <paramref name="verifyImageData"/>, its image data
+    /// too (once per file version and process), which ImageSharp decodes without noticing missing rows.</summary>
+    (byte[] Bytes, PngHeader Header) ReadChecked(string path, bool verifyImageData = false)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
         var bytes = File.ReadAllBytes(path);
-        return (bytes, Png.Inspect(bytes, path, MaxPixels));
+        if (!verifyImageData) return (bytes, Png.Inspect(bytes, path, MaxPixels));
+        var key = (path, (long)bytes.Length, info.LastWriteTimeUtc);
+        if (Verified.TryGetValue(key, out var known) && (long)known.Width * known.Height <= MaxPixels) return (bytes, known);
+        var header = Png.Verify(bytes, path, MaxPixels);
+        Verified[key] = header;
+        return (bytes, header);
     }
 
-    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives), after checking its image
-    /// data to the end (ImageSharp fills in missing rows without a word).</summary>
-    internal static Tensor DecodeRgb(byte[] bytes, string path, PngHeader header)
+    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives); its image data must have
+    /// passed <see cref="Png.Verify"/> (ImageSharp fills in missing rows without a word).</summary>
+    internal static Tensor DecodeRgb(byte[] bytes, string path)
     {
-        Png.CheckImageData(bytes, path, header);
         try
         {
             using var img = Image.Load<Rgb24>(bytes);

@@ -14,7 +14,8 @@ public readonly record struct PngHeader(int Width, int Height, int BitDepth, int
 /// <summary>
 /// Small PNG helpers: a structural check (signature, chunk bounds and CRCs, IHDR, IEND) that runs before any
 /// decoding, so truncated or bit-flipped files and decompression bombs are refused with the file's name; a full
-/// check of the image data (the zlib stream inflated to its end, its Adler-32 and the exact inflated length),
+/// check of the image data (the zlib stream inflated to its end, where zlib checks its Adler-32, and the exact
+/// inflated length),
 /// because decoders fill in missing rows without a word; and a decoder of the STORED values of gray, gray+alpha
 /// and palette PNGs, because ImageSharp turns palette indices into colours and scales 16-bit samples to 8 bits,
 /// and instance-mask ids would be lost.
@@ -176,37 +177,30 @@ public static class Png
         }
         if (idat.Length < 2 + 4)
             throw new InvalidDataException($"{path}: corrupt PNG (no image data: {idat.Length} IDAT bytes).");
-        var buffer = idat.GetBuffer().AsSpan(0, (int)idat.Length);
-        // zlib framing (RFC 1950): CM 8 (deflate), a header that is a multiple of 31, no preset dictionary.
-        if ((buffer[0] & 0x0F) != 8 || ((buffer[0] << 8) | buffer[1]) % 31 != 0 || (buffer[1] & 0x20) != 0)
-            throw new InvalidDataException($"{path}: corrupt PNG image data (bad zlib header {buffer[0]:x2} {buffer[1]:x2}).");
         var raw = new byte[expected];
         int read = 0;
         bool more;
-        // The raw deflate data between the 2-byte header and the 4-byte Adler-32, whose check is done below: zlib's
-        // own check reports a checksum error as "unsupported compression method".
-        using (var deflated = new MemoryStream(idat.GetBuffer(), 2, (int)idat.Length - 6, writable: false))
-        using (var z = new DeflateStream(deflated, CompressionMode.Decompress))
+        idat.Position = 0;
+        using (var z = new ZLibStream(idat, CompressionMode.Decompress, leaveOpen: true))
         {
             try
             {
                 int n;
                 while (read < raw.Length && (n = z.Read(raw, read, raw.Length - read)) > 0) read += n;
-                more = read == raw.Length && z.Read(stackalloc byte[1]) > 0;   // data past the image is corruption too
+                // Read on to the end of the stream: zlib checks the Adler-32 of the inflated data only there, and
+                // data past the image is corruption too.
+                more = read == raw.Length && z.Read(stackalloc byte[1]) > 0;
             }
             catch (InvalidDataException e)
             {
-                throw new InvalidDataException($"{path}: corrupt PNG image data after {read} of {raw.Length} bytes ({e.Message}).", e);
+                // zlib reports a wrong Adler-32 as "unsupported compression method": say what it can mean.
+                throw new InvalidDataException($"{path}: corrupt PNG image data: the zlib stream fails its Adler-32 checksum or is malformed, after {read} of {raw.Length} bytes ({e.Message}).", e);
             }
         }
         if (read != raw.Length)
             throw new InvalidDataException($"{path}: truncated PNG image data: it inflates to {read} of the {raw.Length} bytes a {header.Width} x {header.Height} image needs.");
         if (more)
             throw new InvalidDataException($"{path}: corrupt PNG image data: it inflates to more than the {raw.Length} bytes a {header.Width} x {header.Height} image needs.");
-        uint stored = BinaryPrimitives.ReadUInt32BigEndian(buffer[^4..]);
-        uint actual = Adler32(raw);
-        if (stored != actual)
-            throw new InvalidDataException($"{path}: corrupt PNG image data (Adler-32 stored {stored:x8}, computed {actual:x8}).");
         return raw;
     }
 
@@ -223,22 +217,6 @@ public static class Png
         uint c = 0xFFFFFFFFu;
         foreach (byte b in data) c = CrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
         return c ^ 0xFFFFFFFFu;
-    }
-
-    /// <summary>zlib's Adler-32 (RFC 1950).</summary>
-    internal static uint Adler32(ReadOnlySpan<byte> data)
-    {
-        const uint Mod = 65521;
-        uint a = 1, b = 0;
-        while (data.Length > 0)
-        {
-            // 5552 bytes is the most that cannot overflow 32 bits before the modulo (RFC 1950's NMAX).
-            var block = data[..Math.Min(5552, data.Length)];
-            foreach (byte x in block) { a += x; b += a; }
-            a %= Mod; b %= Mod;
-            data = data[block.Length..];
-        }
-        return (b << 16) | a;
     }
 
     static void Unfilter(int filter, byte[] row, byte[] prev, int bpp, string path, int y)
