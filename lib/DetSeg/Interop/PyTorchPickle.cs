@@ -17,6 +17,17 @@ public static class PyTorchPickle
 {
     static readonly string[] WrapperKeys = ["state_dict", "model_state_dict", "model"];
 
+    // PyBridge is built against TorchSharp 0.103. Console apps and tests bind it to the TorchSharp loaded here; a
+    // notebook kernel loading DetSeg.dll by #r can hand it a second TorchSharp copy, whose tensors it cannot pickle.
+    static void CheckSameTorchSharp()
+    {
+        var bridge = typeof(PyBridgeModuleExtensions).GetMethod(nameof(PyBridgeModuleExtensions.save_py), [typeof(TorchSharp.torch.nn.Module), typeof(string), typeof(IList<string>)]);
+        if (bridge is null)
+            throw new NotSupportedException(
+                $"TorchSharp.PyBridge is bound to another copy of TorchSharp than DetSeg's ({typeof(Tensor).Assembly.Location}), as happens in some notebook kernels: "
+                + ".pt/.pth files cannot be read or written in this process. Use .safetensors here (PyTorch loads it with the safetensors package), or a console app.");
+    }
+
     /// <summary>Reads the state_dict tensors (CPU) of a <c>torch.save</c> zip file.</summary>
     /// <exception cref="InvalidDataException">Not a readable state_dict file; the message names the file and what was found.</exception>
     public static Dictionary<string, Tensor> Read(string path)
@@ -28,6 +39,7 @@ public static class PyTorchPickle
             if (n < 4 || magic[0] != 'P' || magic[1] != 'K' || magic[2] != 3 || magic[3] != 4)
                 throw new InvalidDataException($"'{path}' is not a PyTorch zip checkpoint (torch.save since PyTorch 1.6). A legacy file can be re-saved in PyTorch with torch.save(torch.load(f), f2).");
         }
+        CheckSameTorchSharp();
         Hashtable table;
         try { table = PyTorchUnpickler.UnpickleStateDict(path); }
         catch (Exception e) when (e is NotImplementedException or InvalidCastException or Razorvine.Pickle.PickleException or InvalidOperationException)
@@ -41,6 +53,7 @@ public static class PyTorchPickle
     public static void Write(string path, IReadOnlyDictionary<string, Tensor> tensors)
     {
         ArgumentNullException.ThrowIfNull(tensors);
+        CheckSameTorchSharp();
         var table = new Hashtable();
         try
         {

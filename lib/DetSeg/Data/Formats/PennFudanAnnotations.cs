@@ -38,11 +38,12 @@ public static partial class PennFudanAnnotations
     /// the mean IoU of the pairs per image, in file-name order.
     /// </summary>
     /// <param name="root">The PennFudanPed folder (Annotation/, PedMasks/, PNGImages/).</param>
-    public static IReadOnlyList<(string Name, int Objects, double MeanIoU)> CompareWithMasks(string root)
+    /// <param name="maxImages">Only the first this many images (null: all).</param>
+    public static IReadOnlyList<(string Name, int Objects, double MeanIoU)> CompareWithMasks(string root, int? maxImages = null)
     {
         var masks = new ImageMaskFolder(root, "PNGImages", "PedMasks", "_mask", ["pedestrian"]);
         var result = new List<(string, int, double)>();
-        for (int i = 0; i < masks.Count; i++)
+        for (int i = 0; i < Math.Min(masks.Count, maxImages ?? int.MaxValue); i++)
         {
             using var item = masks[i];
             using var scope = NewDisposeScope();
