@@ -73,6 +73,6 @@ public static class PredictionWriter
                 });
         }
         var options = new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
-        Interop.AtomicWrite.ToFile(path, f => JsonSerializer.Serialize(f, results, options));
+        Runtime.AtomicFile.Write(path, f => JsonSerializer.Serialize(f, results, options));
     }
 }

@@ -59,7 +59,7 @@ public static class PyTorchPickle
         {
             // Fresh contiguous CPU copies: PyBridge writes tensor.bytes with the tensor's own offset and strides.
             foreach (var (k, t) in tensors) table[k] = t.detach().cpu().contiguous().clone();
-            AtomicWrite.ToFile(path, fs => PyTorchPickler.PickleStateDict(fs, table, leaveOpen: true));
+            Runtime.AtomicFile.Write(path, fs => PyTorchPickler.PickleStateDict(fs, table, leaveOpen: true));
         }
         finally
         {

@@ -118,7 +118,7 @@ public static class Safetensors
         // Pad with spaces so the data section starts 8-byte aligned (the reference writer does the same).
         int pad = (int)((8 - header.Length % 8) % 8);
         for (int i = 0; i < pad; i++) header.WriteByte((byte)' ');
-        AtomicWrite.ToFile(path, fs =>
+        Runtime.AtomicFile.Write(path, fs =>
         {
             Span<byte> len = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)header.Length);

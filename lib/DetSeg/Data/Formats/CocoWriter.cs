@@ -56,7 +56,7 @@ public static class CocoWriter
             categories = classes.Select((c, i) => new { id = i + 1, name = c, supercategory = c }).ToArray(),
         };
         var options = new JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
-        Interop.AtomicWrite.ToFile(annotationFile, s => JsonSerializer.Serialize(s, doc, options));
+        Runtime.AtomicFile.Write(annotationFile, s => JsonSerializer.Serialize(s, doc, options));
         return imageId;
     }
 }

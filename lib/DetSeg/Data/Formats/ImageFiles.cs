@@ -31,7 +31,7 @@ public static class ImageFiles
         var bytes = image.dtype == ScalarType.Byte ? image : image.mul(255).round().clamp(0, 255).to(ScalarType.Byte);
         var hwc = bytes.permute(1, 2, 0).contiguous().cpu().data<byte>().ToArray();
         using var png = Image.LoadPixelData<Rgb24>(hwc, (int)image.shape[2], (int)image.shape[1]);
-        Interop.AtomicWrite.ToFile(path, s => png.SaveAsPng(s));
+        Runtime.AtomicFile.Write(path, s => png.SaveAsPng(s));
     }
 
     /// <summary>Writes an id mask [H x W] (values 0–255) as an 8-bit grayscale PNG, atomically.</summary>
@@ -40,6 +40,6 @@ public static class ImageFiles
         if (mask.dim() != 2) throw new ArgumentException($"WriteMaskPng expects [H x W], got [{string.Join(" x ", mask.shape)}].", nameof(mask));
         using var b = mask.clamp(0, 255).to(ScalarType.Byte).contiguous().cpu();
         using var png = Image.LoadPixelData<L8>(b.data<byte>().ToArray(), (int)mask.shape[1], (int)mask.shape[0]);
-        Interop.AtomicWrite.ToFile(path, s => png.SaveAsPng(s));
+        Runtime.AtomicFile.Write(path, s => png.SaveAsPng(s));
     }
 }

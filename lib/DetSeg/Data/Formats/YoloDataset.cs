@@ -141,13 +141,13 @@ public static class YoloWriter
                 var lines = Enumerable.Range(0, l.Length).Select(i => string.Format(CultureInfo.InvariantCulture, "{0} {1:F6} {2:F6} {3:F6} {4:F6}",
                     l[i], (b[4 * i] + b[4 * i + 2]) / 2 / W, (b[4 * i + 1] + b[4 * i + 3]) / 2 / H, (b[4 * i + 2] - b[4 * i]) / W, (b[4 * i + 3] - b[4 * i + 1]) / H));
                 string text = string.Join("\n", lines) + (l.Length > 0 ? "\n" : "");
-                Interop.AtomicWrite.ToFile(Path.Combine(root, "labels", stem + ".txt"), s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
+                Runtime.AtomicFile.Write(Path.Combine(root, "labels", stem + ".txt"), s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
                 n++;
             }
             finally { if (disposeItems) item.Dispose(); }
         }
         string yaml = $"# written by DetSeg\npath: .\ntrain: images\nval: images\nnc: {classes.Count}\nnames: [{string.Join(", ", classes.Select(c => $"'{c}'"))}]\n";
-        Interop.AtomicWrite.ToFile(Path.Combine(root, "data.yaml"), s => s.Write(System.Text.Encoding.UTF8.GetBytes(yaml)));
+        Runtime.AtomicFile.Write(Path.Combine(root, "data.yaml"), s => s.Write(System.Text.Encoding.UTF8.GetBytes(yaml)));
         return n;
     }
 }
