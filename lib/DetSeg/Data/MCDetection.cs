@@ -1,4 +1,5 @@
 using TorchSharp;
+using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data;
@@ -70,10 +71,11 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
         var m = single ? masks.unsqueeze(0) : masks;                         // [B x H x W]
         long B = m.shape[0], H = m.shape[1], W = m.shape[2];
         var perImage = new List<(Tensor Boxes, Tensor Labels)>();
+        using var perClass = maxObjectsPerClass.ToScalar();
         for (long b = 0; b < B; b++)
         {
             var mask = m[b];
-            var (ids, _, _) = mask.masked_select(mask.ge(0)).unique();      // [U] ascending
+            var (ids, _, _) = mask.masked_select(mask.ge(ZeroL)).unique();      // [U] ascending
             var objects = ids.view(-1, 1, 1).eq(mask);                       // [U x H x W]
             var cols = objects.any(1);                                       // [U x W]: columns touched
             var rows = objects.any(2);                                       // [U x H]
@@ -82,17 +84,17 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
             Tensor cx, cy, w, h;
             if (seedCompat)
             {
-                cx = xMin.add(xMax.sub(xMin).div(2)); cy = yMin.add(yMax.sub(yMin).div(2));
+                cx = xMin.add(xMax.sub(xMin).div(TwoL), OneL); cy = yMin.add(yMax.sub(yMin).div(TwoL), OneL);
                 w = xMax.sub(xMin); h = yMax.sub(yMin);
             }
             else
             {
-                cx = xMin.add(xMax).add(1).div(2); cy = yMin.add(yMax).add(1).div(2);
-                w = xMax.sub(xMin).add(1); h = yMax.sub(yMin).add(1);
+                cx = xMin.add(xMax, OneL).add(OneL, OneL).div(TwoL); cy = yMin.add(yMax, OneL).add(OneL, OneL).div(TwoL);
+                w = xMax.sub(xMin).add(OneL, OneL); h = yMax.sub(yMin).add(OneL, OneL);
             }
             var scale = tensor(new float[] { W, H, W, H }, device: masks.device);
             var boxes = stack([cx, cy, w, h], 1).div(scale);                 // [U x 4]
-            perImage.Add((boxes, ids.div(maxObjectsPerClass, RoundingMode.floor)));
+            perImage.Add((boxes, ids.div(perClass, RoundingMode.floor)));
         }
         long n = maxObjects ?? perImage.Max(p => p.Boxes.shape[0]);
         long most = perImage.Max(p => p.Boxes.shape[0]);
@@ -124,9 +126,10 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
         foreach (var t in item) t.MoveToOtherDisposeScope(scope);   // disposed with the scope
         var (image, boxes, labels) = (item[0], item[1], item[2]);
         long S = image.shape[^1];
-        var valid = labels.ge(0);
-        var b = boxes[valid].mul(S);                                                    // [N x 4] cx, cy, w, h in pixels
-        var xyxy = cat([b[.., ..2].sub(b[.., 2..].div(2)), b[.., ..2].add(b[.., 2..].div(2))], 1);  // [N x 4]
+        var valid = labels.ge(ZeroL);
+        using var side = S.ToScalar();
+        var b = boxes[valid].mul(side);                                                    // [N x 4] cx, cy, w, h in pixels
+        var xyxy = cat([b[.., ..2].sub(b[.., 2..].div(TwoL)), b[.., ..2].add(b[.., 2..].div(TwoL), OneL)], 1);  // [N x 4]
         var names = labels[valid].cpu().data<long>().Select(l => l.ToString()).ToList();
         return Plots.Charts.Image(image, Plots.Box.FromTensor(xyxy, names), title: $"{i}: {names.Count} digits");
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data;
@@ -184,7 +185,7 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         // so that the canvas is S wide — the seed would crash there).
         int pad = Pad, far = S - 28 - pad;
         var digits = digitsAll.index_select(0, tensor(mnistIdx, device: Device))     // [D x 28 x 28] uint8
-            .to(ScalarType.Float32).div_(255).unsqueeze(1);                         // [D x 1 x 28 x 28]
+            .to(ScalarType.Float32).div_(Max8Bit).unsqueeze(1);                         // [D x 1 x 28 x 28]
         digits = nn.functional.pad(digits, [pad, far, pad, far]);                   // [D x 1 x S x S]
 
         // torchvision's _gen_affine_grid: pixel-centred base grid times theta, rescaled to [-1, 1].
@@ -196,20 +197,21 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         var t = rescaled.unsqueeze(1).unsqueeze(1);                                                            // [D x 1 x 1 x 3 x 2]
         var xg = xs.view(1, 1, S, 1);
         var yg = ys.view(1, S, 1, 1);
-        var grid = xg.mul(t[.., .., .., 0, ..]).add(yg.mul(t[.., .., .., 1, ..])).add_(t[.., .., .., 2, ..]); // [D x S x S x 2]
+        var grid = xg.mul(t[.., .., .., 0, ..]).add(yg.mul(t[.., .., .., 1, ..]), OneL).add_(t[.., .., .., 2, ..], OneL); // [D x S x S x 2]
         var warped = nn.functional.grid_sample(digits, grid, GridSampleMode.Nearest, GridSamplePaddingMode.Zeros, align_corners: false);
-        var valid = warped.squeeze(1).gt(0.5);                                                                   // [D x S x S]
+        var valid = warped.squeeze(1).gt(OneHalf);                                                                   // [D x S x S]
 
         // Composite in draw order: the last digit covering a pixel wins, like the seed's sequential painting.
         var rank = zeros(B * K, S, S, ScalarType.Byte, Device);                                                 // [(B*K) x S x S]
         var order = tensor(slot, device: Device);
-        var kPlusOne = order.remainder(K).add(1).to(ScalarType.Byte).view(D, 1, 1);
+        using var slots = K.ToScalar();
+        var kPlusOne = order.remainder(slots).add(OneL, OneL).to(ScalarType.Byte).view(D, 1, 1);
         rank.index_copy_(0, order, valid.to(ScalarType.Byte).mul_(kPlusOne));
         var top = rank.view(B, K, S, S).amax([1]).to(ScalarType.Int64);                                        // [B x S x S], 0 = background
-        var winner = top.sub(1).clamp_min(0).view(B, S * S);                                                    // slot per pixel
-        var painted = top.gt(0);                                                                                 // [B x S x S]
+        var winner = top.sub(OneL).clamp_min(ZeroL).view(B, S * S);                                                    // slot per pixel
+        var painted = top.gt(ZeroL);                                                                                 // [B x S x S]
         var idT = tensor(ids, [B, K], device: Device);
-        var mask = idT.gather(1, winner).view(B, S, S).masked_fill(painted.logical_not(), -1);                  // [B x S x S]
+        var mask = idT.gather(1, winner).view(B, S, S).masked_fill(painted.logical_not(), MinusOneL);                  // [B x S x S]
         var colT = tensor(colors, [B, K, 3], device: Device);
         var image = colT.gather(1, winner.unsqueeze(-1).expand(B, S * S, 3))                                    // [B x S*S x 3]
             .permute(0, 2, 1).reshape(B, 3, S, S).mul(painted.unsqueeze(1));                                   // [B x 3 x S x S]
@@ -239,7 +241,8 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         var item = this[index];
         using var image = item[0];
         using var mask = item[1];
-        using var labels = Instance ? mask.masked_select(mask.ge(0)).div(MaxNumDigits, RoundingMode.floor) : mask.masked_select(mask.ge(0));
+        using var perDigit = MaxNumDigits.ToScalar();
+        using var labels = Instance ? mask.masked_select(mask.ge(ZeroL)).div(perDigit, RoundingMode.floor) : mask.masked_select(mask.ge(ZeroL));
         var (u, _, _) = labels.unique();
         using (u) return u.cpu().data<long>().Select(v => (int)v).ToArray();
     }

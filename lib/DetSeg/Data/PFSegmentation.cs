@@ -1,4 +1,5 @@
 using TorchSharp;
+using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data;
@@ -72,13 +73,13 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
             // Resize first (PIL's nearest, as the seed's square_image), augment the smaller image, then pad: the
             // colour jitter and the flip commute with a nearest resize, and the blur's σ is scaled by the resize
             // factor so it blurs the same in image terms. Same result as the seed's order, ~4x less work.
-            var image = ResizeLonger(item.Image.to(Device), ImageSize).to(ScalarType.Float32).div_(255);  // [3 x h x w] in [0, 1]
+            var image = ResizeLonger(item.Image.to(Device), ImageSize).to(ScalarType.Float32).div_(Max8Bit);  // [3 x h x w] in [0, 1]
             var mask = ResizeLonger(item.Mask.to(Device), ImageSize);                                        // [h x w] ids
             if (Training) (image, mask) = Augment(image, mask, (double)image.shape[^1] / width);
             image = PadCenter(image, ImageSize, 128f / 255);
             mask = PadCenter(mask, ImageSize, -1);
             image = PennFudan.Normalize(image);
-            mask = where(mask.gt(0), ones_like(mask), mask);                      // pedestrians 1, background 0, padding -1
+            mask = where(mask.gt(ZeroL), ones_like(mask), mask);                      // pedestrians 1, background 0, padding -1
             return [image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope()];
         }
     }
@@ -201,7 +202,7 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
         int i = index ?? Random.Shared.Next(Count);
         var item = this[i];
         using var scope = NewDisposeScope();
-        var image = PennFudan.Denormalize(item[0]).clamp_(0, 1);
+        var image = PennFudan.Denormalize(item[0]).clamp_(Zero, One);
         item[0].Dispose();
         using var mask = item[1];
         return Plots.Charts.Mask(image, mask, classNames: ["background", "pedestrian"], title: $"{i}: {Name(i)}{(Training ? " (augmented)" : "")}");

@@ -1,4 +1,5 @@
 using TorchSharp;
+using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data;
@@ -8,21 +9,36 @@ namespace DetSeg.Data;
 /// (<c>[C x H x W]</c> or <c>[B x C x H x W]</c>), on the input's device. Formulas follow
 /// <c>torchvision.transforms.functional_tensor</c>.
 /// </summary>
+/// <remarks>These run on DataLoader workers: every Scalar is cached or held by a <c>using</c> local for the whole
+/// call, never an implicit conversion (see <see cref="DetSeg.Runtime.Scalars"/>).</remarks>
 public static class TensorTransforms
 {
+    static readonly Scalar LumaR = 0.299.ToScalar(), LumaG = 0.587.ToScalar(), LumaB = 0.114.ToScalar();
+    static readonly Scalar Two = 2.0.ToScalar(), Four = 4.0.ToScalar(), Six = 6.0.ToScalar(), MinusHalf = (-0.5).ToScalar();
+    static readonly Scalar SixSectors = 6L.ToScalar();
+
     /// <summary><c>clamp(ratio * a + (1 - ratio) * b, 0, 1)</c>, torchvision's <c>_blend</c>.</summary>
-    static Tensor Blend(Tensor a, Tensor b, double ratio) => a.mul(ratio).add_(b.mul(1 - ratio)).clamp_(0, 1);
+    static Tensor Blend(Tensor a, Tensor b, double ratio)
+    {
+        using var r = ratio.ToScalar();
+        using var r1 = (1 - ratio).ToScalar();
+        return a.mul(r).add_(b.mul(r1), One).clamp_(Zero, One);
+    }
 
     /// <summary>ITU-R 601-2 luma, <c>[.. x 1 x H x W]</c>, as <c>rgb_to_grayscale</c>.</summary>
     public static Tensor Grayscale(Tensor image)
     {
         using var scope = NewDisposeScope();
         var (r, g, b) = (image.select(-3, 0), image.select(-3, 1), image.select(-3, 2));
-        return r.mul(0.299).add_(g.mul(0.587)).add_(b.mul(0.114)).unsqueeze(-3).MoveToOuterDisposeScope();
+        return r.mul(LumaR).add_(g.mul(LumaG), One).add_(b.mul(LumaB), One).unsqueeze(-3).MoveToOuterDisposeScope();
     }
 
     /// <summary>Multiplies intensities by <paramref name="factor"/> (blend with black).</summary>
-    public static Tensor AdjustBrightness(Tensor image, double factor) => image.mul(factor).clamp_(0, 1);
+    public static Tensor AdjustBrightness(Tensor image, double factor)
+    {
+        using var f = factor.ToScalar();
+        return image.mul(f).clamp_(Zero, One);
+    }
 
     /// <summary>Blends with the mean grey level of each image.</summary>
     public static Tensor AdjustContrast(Tensor image, double factor)
@@ -65,19 +81,20 @@ public static class TensorTransforms
         var isR = maxc.eq(r);
         var isG = maxc.eq(g).logical_and(isR.logical_not());
         var isB = maxc.ne(g).logical_and(isR.logical_not());
-        var hue = bc.sub(gc).mul(isR).add(rc.sub(bc).add(2.0).mul(isG)).add(gc.sub(rc).add(4.0).mul(isB));
-        hue = hue.div(6.0).add(1.0).fmod(1.0);
+        var hue = bc.sub(gc).mul(isR).add(rc.sub(bc).add(Two, One).mul(isG), One).add(gc.sub(rc).add(Four, One).mul(isB), One);
+        hue = hue.div(Six).add(One, One).fmod(One);
         // shift
-        hue = hue.add(factor).remainder(1.0);
+        using var shift = factor.ToScalar();
+        hue = hue.add(shift, One).remainder(One);
         // _hsv2rgb: sector i = floor(6h) picks each channel from (v, q, p, t)
         var v = maxc;
-        var h6 = hue.mul(6.0);
+        var h6 = hue.mul(Six);
         var i = h6.floor();
         var f = h6.sub(i);
-        var sector = i.to(ScalarType.Int64).remainder(6);
-        var p = v.mul(s.neg().add(1.0)).clamp(0.0, 1.0);
-        var q = v.mul(s.mul(f).neg().add(1.0)).clamp(0.0, 1.0);
-        var t = v.mul(s.mul(f.neg().add(1.0)).neg().add(1.0)).clamp(0.0, 1.0);
+        var sector = i.to(ScalarType.Int64).remainder(SixSectors);
+        var p = v.mul(s.neg().add(One, One)).clamp(Zero, One);
+        var q = v.mul(s.mul(f).neg().add(One, One)).clamp(Zero, One);
+        var t = v.mul(s.mul(f.neg().add(One, One)).neg().add(One, One)).clamp(Zero, One);
         var candidates = stack([v, q, p, t], -3);                                   // [.. x 4 x H x W]
         // per sector, the candidate for (R, G, B): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
         var table = tensor(new long[] { 0, 3, 2, 1, 0, 2, 2, 0, 3, 2, 1, 0, 3, 2, 0, 0, 2, 1 }, [6, 3], device: image.device);
@@ -93,7 +110,8 @@ public static class TensorTransforms
         // torchvision's _get_gaussian_kernel1d: x = linspace(-k//2, k//2), pdf = exp(-(x/sigma)^2/2), normalized.
         double half = (kernelSize - 1) * 0.5;
         var x = linspace(-half, half, kernelSize, ScalarType.Float32, image.device);
-        var k1 = x.div(sigma).pow(2).mul(-0.5).exp();
+        using var sigmaS = sigma.ToScalar();
+        var k1 = x.div(sigmaS).pow(Two).mul(MinusHalf).exp();
         k1 = k1.div(k1.sum());                                                    // [k]
         var k2 = k1.unsqueeze(1).mul(k1.unsqueeze(0));                            // [k x k]
         bool batched = image.dim() == 4;

@@ -82,11 +82,16 @@ public sealed class BaseYOLOv3 : nn.Module<Tensor, (Tensor y1, Tensor y2, Tensor
         }
     }
 
-    /// <inheritdoc/>
+    /// <summary>[B x InChannels x H x W] (H, W multiples of 32) to the three raw detection sets.</summary>
+    /// <exception cref="ArgumentException">Another shape or channel count, or a side that is not a multiple of 32; the message names the shape.</exception>
     public override (Tensor y1, Tensor y2, Tensor y3) forward(Tensor x)
     {
         if (x.dim() != 4 || x.shape[1] != InChannels)
             throw new ArgumentException($"BaseYOLOv3 expects [B x {InChannels} x H x W], got [{string.Join(", ", x.shape)}].", nameof(x));
+        // Decoding places cell (i, j) of the S x S grid at stride side/S; with a side that is not 32·S the
+        // three grids (e.g. 4/7/13 for 100 px) no longer share that stride and every box lands in the wrong place.
+        if (x.shape[2] % 32 != 0 || x.shape[3] % 32 != 0)
+            throw new ArgumentException($"BaseYOLOv3 needs H and W that are multiples of 32 (its strides 8/16/32), got [{string.Join(", ", x.shape)}]; letterbox or resize the image first.", nameof(x));
         var (r1, r2, r3) = backbone.call(x);
         r3 = route3.call(r3);
         r2 = route2.call(concat2.call(r3, r2));

@@ -18,6 +18,9 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
     private readonly DecoderBlock dec_1, dec_2, dec_3, dec_4;
     private readonly Conv2d final_layer;
 
+    /// <summary>Input channels (3 for RGB).</summary>
+    public long NumChannels { get; }
+
     /// <summary>The width of the first encoder block; the others are multiples of it.</summary>
     public long Width { get; }
 
@@ -30,6 +33,7 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
         if (numChannels < 1 || numClasses < 1 || width < 1)
             throw new ArgumentException($"numChannels, numClasses and width must be ≥ 1 (got {numChannels}, {numClasses}, {width}).");
         Width = width;
+        NumChannels = numChannels;
         long w1 = width, w2 = 2 * width, w3 = 4 * width, w4 = 8 * width, w5 = 16 * width;
         enc_1 = new EncoderBlock(numChannels, w1);
         enc_2 = new EncoderBlock(w1, w2);
@@ -46,11 +50,13 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>[B x numChannels x H x W] to logits [B x numClasses x H x W] (H, W ≥ 16).</summary>
-    /// <exception cref="ArgumentException">The input is not 4-D or a side is below 16.</exception>
+    /// <exception cref="ArgumentException">The input is not 4-D, has another channel count, or a side is below 16.</exception>
     public override Tensor forward(Tensor x)
     {
         if (x.dim() != 4 || x.shape[2] < 16 || x.shape[3] < 16)
             throw new ArgumentException($"SemanticSegmentor expects [B x C x H x W] with H, W ≥ 16 (four 2x2 poolings); got [{string.Join(", ", x.shape)}].", nameof(x));
+        if (x.shape[1] != NumChannels)
+            throw new ArgumentException($"SemanticSegmentor was built for {NumChannels}-channel images [B x {NumChannels} x H x W]; got [{string.Join(", ", x.shape)}] ({x.shape[1]} channels).", nameof(x));
         using var scope = NewDisposeScope();
         var (d1, r1) = enc_1.call(x);  // r1 [B x w x H x W]
         var (d2, r2) = enc_2.call(d1); // r2 [B x 2w x H/2 x W/2]

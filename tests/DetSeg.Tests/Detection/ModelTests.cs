@@ -97,6 +97,20 @@ public class ModelTests
     }
 
     [Fact]
+    public void YOLOv3_RefusesSidesNotMultiplesOf32_NamingTheShape()
+    {
+        // 100 px gave grids 4/7/13 whose cells the decoder placed at stride 100/S, not 8/16/32.
+        var model = new YOLOv3(3, 4, new ModelScale(0.125, 0.25));
+        using var _ = no_grad();
+        var e = Assert.Throws<ArgumentException>(() => model.call(randn(1, 3, 100, 100)));
+        Assert.Contains("[1, 3, 100, 100]", e.Message);
+        Assert.Contains("multiples of 32", e.Message);
+        e = Assert.Throws<ArgumentException>(() => model.yolo.call(randn(1, 3, 64, 80)));
+        Assert.Contains("[1, 3, 64, 80]", e.Message);
+        Assert.Equal(3 * (2 * 2 + 4 * 4 + 8 * 8), model.call(randn(1, 3, 64, 64)).scores.shape[1]);
+    }
+
+    [Fact]
     public void Detect_RestoresTrainingMode_AndPadsWithMinusOne()
     {
         var model = new YOLOv3(3, 4, new ModelScale(0.125, 0.25));

@@ -150,6 +150,8 @@ public class ConvGuardTests
         m64.to(ScalarType.Float64);
         var p32 = m32.named_parameters().ToList();
         var p64 = m64.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        // 1 % of each gradient's scale: float32 rounding through 20 layers and batch-2 BatchNorm statistics reached
+        // 0.4 % on a BatchNorm weight in one run of the full suite; the defect gave ~90 % (60.3 on 68.5) or NaN.
         for (int i = 0; i < 15; i++)
         {
             using var scope = NewDisposeScope();
@@ -158,7 +160,7 @@ public class ConvGuardTests
             m32.call(x).square().sum().backward();
             m64.call(x.to(ScalarType.Float64)).square().sum().backward();
             foreach (var (name, p) in p32)
-                AssertClose(p64[name].grad!, p.grad!, $"repeat {i}: grad of {name}", rtol: 2e-3); // float32 sums through 20 layers
+                AssertClose(p64[name].grad!, p.grad!, $"repeat {i}: grad of {name}", rtol: 1e-2);
         }
     }
 

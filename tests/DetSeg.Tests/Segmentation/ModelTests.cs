@@ -59,6 +59,16 @@ public class ModelTests
     }
 
     [Fact]
+    public void SemanticSegmentor_WrongChannelCount_NamesTheShape()
+    {
+        // A grayscale image into the RGB U-Net used to fail deep in libtorch with no shape of the input.
+        var m = new SemanticSegmentor(3, 2, width: 2);
+        var e = Assert.Throws<ArgumentException>(() => m.call(zeros(2, 1, 32, 32)));
+        Assert.Contains("[2, 1, 32, 32]", e.Message);
+        Assert.Contains("3-channel", e.Message);
+    }
+
+    [Fact]
     public void SemanticSegmentor_Backward_ReachesTheFirstLayer()
     {
         var m = new SemanticSegmentor(1, 3, width: 2);
