@@ -144,12 +144,17 @@ using (no_grad())
 // The file (248 MB) is not part of this repository; `DarknetWeights.Download()` fetches it with an MD5 check.
 
 // ── cell 15 ──
+// ▶ SWITCH: download the official COCO weights (248 MB) and darknet's sample images + coco.names into DETSEG_DATA
+//   (weights/, darknet/; md5-checked, resumable), then run the demo. Default: on for the gpu profile, off for cpu/smoke.
+bool downloadPretrained = profile.Pick(smoke: false, cpu: false, gpu: true);
+if (downloadPretrained) DarknetAssets.TryDownload();   // offline: says why, and the demo is skipped
+
 var weightsPath = DarknetWeights.TryLocate();
 var dogPath = DetSeg.Runtime.DataPaths.Under("darknet", "dog.jpg");
 if (weightsPath is null)
 {
     Console.WriteLine(DarknetWeights.MissingMessage());
-    Console.WriteLine("Skipping the pretrained demo; the rest of the notebook does not need the weights.");
+    Console.WriteLine("Skipping the pretrained demo (set downloadPretrained = true to fetch the files); the rest of the notebook does not need the weights.");
 }
 else if (!System.IO.File.Exists(dogPath))
     Console.WriteLine($"Weights found, but the demo image {dogPath} is missing: skipping the pretrained demo.");
