@@ -34,7 +34,10 @@ public static class DetectionTraining
         };
     }
 
-    /// <summary>Runs <paramref name="model"/> over <paramref name="loader"/> in eval mode and returns the filled evaluator.</summary>
+    /// <summary>
+    /// Runs <paramref name="model"/> over <paramref name="loader"/> in eval mode and returns the filled evaluator,
+    /// its <see cref="MeanAveragePrecision.ImageSize"/> set from the first batch (pixel areas for COCO's summary).
+    /// </summary>
     public static MeanAveragePrecision Evaluate(YOLOv3 model, IEnumerable<Tensor[]> loader, EvalSettings? eval = null, Action<int>? onBatch = null)
     {
         eval ??= new EvalSettings();
@@ -52,6 +55,7 @@ public static class DetectionTraining
                 if (!e.MoveNext()) break;
                 var dev = model.anchors.device;
                 var batch = e.Current;
+                metrics.ImageSize ??= (batch[0].shape[3], batch[0].shape[2]);   // pixel areas for COCO's small/medium/large
                 using var det = model.Detect(batch[0].to(dev), eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections);
                 metrics.Update(det, batch[1], batch[2]);
                 onBatch?.Invoke(++i);
