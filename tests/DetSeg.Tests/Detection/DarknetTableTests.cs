@@ -33,7 +33,11 @@ public class DarknetTableTests
         }
         // 52 convolutions (+ the classifier's connected layer = 53): the stem, 5 downsamplers, 2 per residual unit.
         Assert.Equal(52, rows.Where(r => r.Type == "Convolutional").Sum(r => r.Repeat));
-        Assert.Contains("8x  Convolutional      256  3x3     256 x 32 x 32", DarknetTable.Format(rows));
+        string text = DarknetTable.Format(rows);
+        Assert.Contains("  8x  Convolutional      256  3x3     256 x 32 x 32", text);
+        Assert.Contains("  1x  Convolutional       32  1x1     32 x 128 x 128", text);   // a group of one unit is marked too
+        Assert.Contains("\n      Convolutional       64  3x3/2   64 x 128 x 128", text);  // the downsampling conv is not
+        Assert.Equal(15, rows.Count(r => r.InResidualGroup));
     }
 
     [Fact]
