@@ -69,6 +69,7 @@ public sealed class Trainer
     public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IMetricSet? metrics = null, torch.Device? device = null)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
+        Runtime.ConvGuard.Protect(model); // also models built outside DetSeg (notebook cells): see ConvGuard
         Step = step ?? throw new ArgumentNullException(nameof(step));
         Optimizer = optimizer;
         Metrics = metrics ?? new NoMetrics();
