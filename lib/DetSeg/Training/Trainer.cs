@@ -234,7 +234,7 @@ public sealed class Trainer
             if (o.RunDirectory is string dir)
             {
                 // metrics.json first: a crash between the two writes leaves an extra epoch that Resume drops.
-                WriteAtomic(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
+                Runtime.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
                 Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators).Save(Path.Combine(dir, "last.ckpt"));
             }
             o.OnEpoch?.Invoke(entry);
@@ -254,7 +254,7 @@ public sealed class Trainer
         log.Flush();
         var result = new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = message, Options = o };
         if (o.RunDirectory is string run)
-            WriteAtomic(Path.Combine(run, "metrics.json"), result.ToJson());
+            Runtime.AtomicFile.WriteAllText(Path.Combine(run, "metrics.json"), result.ToJson());
         return result;
     }
 
@@ -287,22 +287,5 @@ public sealed class Trainer
         if (loader.TryGetNonEnumeratedCount(out int n)) return n;
         if (loader is IReadOnlyCollection<Tensor[]> c) return c.Count;
         return loader.GetType().GetProperty("Count")?.GetValue(loader) switch { int i => i, long l => (int)l, _ => null };
-    }
-
-    /// <summary>Writes text through a temp file in the same folder and a rename, so readers never see half a file.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            File.WriteAllText(tmp, text);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
     }
 }
