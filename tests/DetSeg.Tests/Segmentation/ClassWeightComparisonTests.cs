@@ -5,6 +5,12 @@ using TorchSharp;
 
 namespace DetSeg.Tests.Segmentation;
 
+// The comparison seeds torch's global generator; a test class running beside it that draws from or reseeds that
+// generator would make two identical runs differ, so this class runs alone.
+[CollectionDefinition("Global torch generator", DisableParallelization = true)]
+public class GlobalTorchGeneratorCollection { }
+
+[Collection("Global torch generator")]
 public class ClassWeightComparisonTests
 {
     [Fact]
