@@ -12,7 +12,8 @@ namespace DetSeg.Notebooks;
 /// </summary>
 /// <remarks>
 /// The page records its own health in <c>#detseg-check</c> (<c>data-errors</c>: script errors caught;
-/// <c>data-plots</c>: charts drawn / chart divs; <c>data-external</c>: resources loaded from outside the page;
+/// <c>data-plots</c>: charts drawn / chart divs; <c>data-images</c>: images loaded / images;
+/// <c>data-external</c>: resources loaded from outside the page;
 /// <c>data-overlaps</c>: pairs of text boxes of one chart that intersect — title, axis titles, annotations, legend, mode bar),
 /// which CI reads from headless Chromium.
 /// </remarks>
@@ -28,7 +29,8 @@ static class HtmlReport
             var element = run.Document.Elements[cell.Number - 1];
             if (!cell.IsCode)
             {
-                body.Append("<section class=\"cell md\">").Append(Markdig.Markdown.ToHtml(element.Contents, Markdown)).Append("</section>\n");
+                string markdown = LocalImages.Inline(Markdig.Markdown.ToHtml(element.Contents, Markdown), System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(run.Path))!);
+                body.Append("<section class=\"cell md\">").Append(markdown).Append("</section>\n");
                 continue;
             }
             bool failed = run.Failure?.Number == cell.Number;
@@ -117,6 +119,10 @@ window.addEventListener('load', function () {
     var overlaps = textOverlaps();
     check.setAttribute('data-overlaps', String(overlaps.length));
     overlaps.forEach(function (o) { window.detsegErrors.push('overlap: ' + o); });
+    var imgs = document.querySelectorAll('main img');
+    var loaded = 0;
+    imgs.forEach(function (i) { if (i.complete && i.naturalWidth > 0) loaded++; else window.detsegErrors.push('image not loaded: ' + (i.getAttribute('src') || '').slice(0, 80)); });
+    check.setAttribute('data-images', loaded + '/' + imgs.length);
     external.forEach(function (r) { window.detsegErrors.push('request: ' + r.name); });
     check.textContent = window.detsegErrors.join('\n');
   }, 1000);

@@ -79,4 +79,25 @@ public static class BoxOps
         var union = w.prod(-1) + a.prod(-1) - inter;
         return inter / union.clamp_min(1e-12);
     }
+
+    /// <summary>
+    /// A box as a binary mask [H x W] int64 (1 inside, 0 outside): pixel (row y, column x) is inside when its top-left
+    /// corner lies in [x_min, x_max) x [y_min, y_max). Rows come first, as everywhere in torch: the y extent
+    /// selects rows, the x extent columns. For boxes with integer pixel corners, the IoU of two such masks
+    /// (<c>ClassificationMetrics.IoU</c> of class 1) equals <see cref="Iou"/> of the boxes.
+    /// </summary>
+    /// <param name="xyxy">One box [4] (x_min, y_min, x_max, y_max) in pixels.</param>
+    /// <param name="height">Mask height (rows).</param>
+    /// <param name="width">Mask width (columns).</param>
+    /// <exception cref="ArgumentException">The box is not a [4] tensor.</exception>
+    public static Tensor ToMask(Tensor xyxy, long height, long width)
+    {
+        if (xyxy.dim() != 1 || xyxy.shape[0] != 4)
+            throw new ArgumentException($"ToMask expects one xyxy box [4], got [{string.Join(", ", xyxy.shape)}].", nameof(xyxy));
+        using var scope = NewDisposeScope();
+        var ys = arange(height, device: xyxy.device).to(xyxy.dtype).unsqueeze(1);   // [H x 1]
+        var xs = arange(width, device: xyxy.device).to(xyxy.dtype).unsqueeze(0);    // [1 x W]
+        var inside = ys.ge(xyxy[1]).logical_and(ys.lt(xyxy[3])).logical_and(xs.ge(xyxy[0])).logical_and(xs.lt(xyxy[2]));  // [H x W]
+        return inside.to(ScalarType.Int64).MoveToOuterDisposeScope();
+    }
 }

@@ -18,6 +18,10 @@ public enum Metric
     F1Score,
     /// <summary><c>TP / (TP + FP + FN)</c> (Jaccard).</summary>
     IoU,
+    /// <summary><c>TN / (TN + FP)</c>: the recall of "not this class" (true negative rate).</summary>
+    Specificity,
+    /// <summary><c>TN / (TN + FN)</c>: the precision of "not this class".</summary>
+    NegativePredictiveValue,
 }
 
 /// <summary>
@@ -82,6 +86,10 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     public Tensor F1Score => Ratio(2 * TP, 2 * TP + FP + FN);
     /// <summary>Per-class IoU <c>TP / max(TP + FP + FN, 1)</c>.</summary>
     public Tensor IoU => Ratio(TP, TP + FP + FN);
+    /// <summary>Per-class specificity <c>TN / (TN + FP)</c>: of the samples that are not this class, the share we did not call it. 1 − specificity is the rate of Type I errors (false alarms).</summary>
+    public Tensor Specificity => Ratio(TN, TN + FP);
+    /// <summary>Per-class negative predictive value <c>TN / (TN + FN)</c>: of the samples we did not call this class, the share that really are not.</summary>
+    public Tensor NegativePredictiveValue => Ratio(TN, TN + FN);
 
     static Tensor Ratio(Tensor num, Tensor den) => num.to(float64) / den.clamp(min: 1).to(float64);
 
@@ -93,6 +101,8 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
         Metric.Precision => Precision,
         Metric.F1Score => F1Score,
         Metric.IoU => IoU,
+        Metric.Specificity => Specificity,
+        Metric.NegativePredictiveValue => NegativePredictiveValue,
         _ => throw new ArgumentOutOfRangeException(nameof(metric), metric, null),
     };
 
@@ -107,6 +117,7 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     {
         Metric.F1Score => "f1_score",
         Metric.IoU => "iou",
+        Metric.NegativePredictiveValue => "npv",
         _ => metric.ToString().ToLowerInvariant(),
     };
 

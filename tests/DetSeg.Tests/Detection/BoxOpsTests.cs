@@ -17,6 +17,26 @@ public class BoxOpsTests
     }
 
     [Fact]
+    public void ToMask_PutsYOnRows_AndMaskIouEqualsBoxIou()
+    {
+        // Box A (x 2..10, y 1..7) is 8 wide and 6 tall: 6 rows x 8 columns of ones. B: x 5..14, y 3..12.
+        // By hand: |A| = 48, |B| = 81, A∩B = (10-5)·(7-3) = 20, IoU = 20 / 109.
+        var a = tensor(new float[] { 2, 1, 10, 7 });
+        var b = tensor(new float[] { 5, 3, 14, 12 });
+        var ma = BoxOps.ToMask(a, 16, 16);
+        Assert.Equal(new long[] { 16, 16 }, ma.shape);
+        Assert.Equal(48, ma.sum().item<long>());
+        Assert.Equal(8, ma[1].sum().item<long>());           // row y=1 is inside: 8 columns
+        Assert.Equal(0, ma[7].sum().item<long>());           // y_max is exclusive
+        Assert.Equal(6, ma[.., 2].sum().item<long>());       // column x=2: 6 rows
+        var m = new DetSeg.Metrics.ClassificationMetrics(2);
+        m.Update(BoxOps.ToMask(b, 16, 16), ma);
+        Assert.Equal(20.0 / 109, m.IoU[1].item<double>(), 1e-9);
+        Assert.Equal(20.0 / 109, BoxOps.Iou(a.unsqueeze(0), b.unsqueeze(0)).item<float>(), 1e-6);
+        Assert.Throws<ArgumentException>(() => BoxOps.ToMask(tensor(new float[] { 0, 0, 1 }), 4, 4));
+    }
+
+    [Fact]
     public void Iou_HandComputedValues()
     {
         var a = tensor(new float[,] { { 0, 0, 2, 2 }, { 0, 0, 0, 0 } });

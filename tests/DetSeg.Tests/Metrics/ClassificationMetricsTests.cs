@@ -60,6 +60,29 @@ public class ClassificationMetricsTests
     }
 
     [Fact]
+    public void SpecificityAndNpv_MatchHandComputedValues()
+    {
+        // By hand from the course's tables: specificity = TN/(TN+FP) = 53/60, 60/70, 86/90;
+        // NPV = TN/(TN+FN) = 53/61, 60/70, 86/89.
+        using var m = SeedMetrics();
+        AssertClose(new[] { 53.0 / 60, 60.0 / 70, 86.0 / 90 }, D(m.Specificity));
+        AssertClose(new[] { 53.0 / 61, 60.0 / 70, 86.0 / 89 }, D(m.NegativePredictiveValue));
+        AssertClose(D(m.Specificity), D(m.Get(Metric.Specificity)));
+        Assert.Equal("npv", ClassificationMetrics.NameOf(Metric.NegativePredictiveValue));
+        Assert.Equal("specificity", ClassificationMetrics.NameOf(Metric.Specificity));
+
+        // Two classes (notebook 01: 40 of 50 positives found, 45 of 50 negatives rejected): the positive class's
+        // specificity is the negative class's recall, and its NPV the negative class's precision: 45/50 and 45/55.
+        using var b = new ClassificationMetrics(2);
+        var (p, t) = Samples(new long[,] { { 40, 10 }, { 5, 45 } });
+        b.Update(p, t);
+        AssertClose(new[] { 45.0 / 50, 40.0 / 50 }, D(b.Specificity));
+        AssertClose(new[] { 45.0 / 55, 40.0 / 45 }, D(b.NegativePredictiveValue));
+        AssertClose(D(b.Recall).Reverse().ToArray(), D(b.Specificity));
+        AssertClose(D(b.Precision).Reverse().ToArray(), D(b.NegativePredictiveValue));
+    }
+
+    [Fact]
     public void MeanAndWeighted_MatchTheCourseExample()
     {
         // Course: Mean 87.27 / 81.33 / 80.56 %, Weighted 86.03 / 80.91 / 80.95 %.
