@@ -103,8 +103,10 @@ for (int i = 0; i < classes.Length; i++)
 // 100 % on all three.
 //
 // `ClassificationMetrics` keeps the confusion counts and derives every metric on the device of its inputs.
-// (The course's version of this cell prints only the last class, because its `print` sits after the loop;
-// here the table has every class.)
+// (In the text copy of the course we ported from, this cell's `print` appears outside the loop, as if only the
+// last class were printed. The course's own output lists all three classes, so the `print` sat inside the loop and
+// the lost indentation is damage in the copy, not a bug in the course. Our table, like the course's output, has
+// every class.)
 
 // ── cell 9 ──
 var metrics = new DetSeg.Metrics.ClassificationMetrics(classes.Length);
@@ -177,6 +179,38 @@ var binary = new DetSeg.Metrics.ClassificationMetrics(2);
 binary.Update(binaryPredicted, binaryActual);
 Console.WriteLine(binary.ToString(["positive", "negative"]));
 
+// ## The negative side: specificity, NPV, and Type I / Type II errors
+//
+// Recall and precision are built from the *positive* row and column of a table of confusion. Asking the same two
+// questions about the *negative* side gives two more metrics:
+//
+// - **specificity** = TN / (TN + FP): of the samples that do *not* belong to the class, the share we correctly kept
+//   out of it (the true negative rate, or the recall of "not this class");
+// - **negative predictive value (NPV)** = TN / (TN + FN): of the samples we did *not* put in the class, the share
+//   that indeed do not belong to it (the precision of "not this class").
+//
+// The two ways of being wrong carry names from statistical testing. A **Type I error** is a false positive: an alarm
+// with nothing behind it (we called a dog a cat). A **Type II error** is a false negative: a miss (a cat that went
+// unnoticed). Type II errors lower recall; Type I errors lower specificity and precision.
+//
+// | actual \ predicted | positive | negative | per row |
+// |---|---|---|---|
+// | **positive** | TP | FN · Type II error | recall (sensitivity) = TP / (TP + FN) |
+// | **negative** | FP · Type I error | TN | specificity = TN / (TN + FP) |
+// | **per column** | precision = TP / (TP + FP) | NPV = TN / (TN + FN) | accuracy = (TP + TN) / total |
+//
+// With two classes, one class's negative side is the other class's positive side: the specificity and NPV of
+// "positive" are the recall and precision of "negative", as the first two lines below show. With three or more
+// classes they are new numbers. `ClassificationMetrics` has both (`Specificity`, `NegativePredictiveValue`).
+
+// ── cell 18 ──
+var (spec2, npv2) = (binary.Specificity.cpu().data<double>().ToArray(), binary.NegativePredictiveValue.cpu().data<double>().ToArray());
+Console.WriteLine($"2 x 2, class 'positive': {binary.FP[0].item<long>()} Type I errors (FP), {binary.FN[0].item<long>()} Type II errors (FN)");
+Console.WriteLine($"  specificity {spec2[0]:P2} = recall of 'negative' {binary.Recall[1].item<double>():P2};  NPV {npv2[0]:P2} = precision of 'negative' {binary.Precision[1].item<double>():P2}");
+var (spec3, npv3) = (metrics.Specificity.cpu().data<double>().ToArray(), metrics.NegativePredictiveValue.cpu().data<double>().ToArray());
+for (int i = 0; i < classes.Length; i++)
+    Console.WriteLine($"{classes[i],-6} specificity {spec3[i]:P2}   NPV {npv3[i]:P2}   (Type I: {metrics.FP[i].item<long>()}, Type II: {metrics.FN[i].item<long>()})");
+
 // ## The metric pattern, and ignoring pixels
 //
 // Every metric in DetSeg follows one pattern: `Reset()` at the start of an epoch, `Update(pred, target)` per
@@ -186,7 +220,7 @@ Console.WriteLine(binary.ToString(["positive", "negative"]));
 // Unlike the course's `ConfusionMatrix`, ours ignores targets outside [0, N), such as the −1 that marks padding
 // or unlabelled pixels, so the same class serves segmentation masks. A random batch first, as in the course:
 
-// ── cell 18 ──
+// ── cell 20 ──
 manual_seed(1);
 var randomPred = randint(0, 3, new long[] { 110 });
 var randomTarget = randint(0, 3, new long[] { 110 });
@@ -207,7 +241,7 @@ Console.WriteLine($"\ncounted {random.Total.item<long>()} of 110 samples (10 tar
 // no loop over pixels or classes and no copy to the host, so it costs little next to a training step. The
 // profile sets the batch size (smoke: a tiny batch for CI; cpu and gpu: 4 × 256 × 256 like the course).
 
-// ── cell 20 ──
+// ── cell 22 ──
 var (b, size, reps) = DetSeg.Runtime.Profile.Current.Pick(smoke: (1L, 64L, 3), cpu: (4L, 256L, 20), gpu: (4L, 256L, 20));
 var device = DetSeg.Runtime.Device.Default;
 var logits = randn(new long[] { b, 2, size, size }, device: device);     // [B x 2 x H x W]
@@ -225,10 +259,10 @@ Console.WriteLine(seg.ToString(["background", "person"]));
 // Finally, the course's matrix normalised by row: each row divided by its class count, so the diagonal holds the
 // per-class recall (84 %, 75 %, 85 %) and each row sums to 1.
 
-// ── cell 22 ──
+// ── cell 24 ──
 var rowNormalized = cm.Value.to(float64) / cm.Count.to(float64).unsqueeze(1); // [3 x 3] / [3 x 1]
 App.Show(Charts.Heatmap(rowNormalized, classes, classes, title: "Confusion matrix, rows normalised (recall on the diagonal)",
-               xTitle: "predicted", yTitle: "actual", textFormat: "0.0%"), 22);
+               xTitle: "predicted", yTitle: "actual", textFormat: "0.0%"), 24);
 
 // ── what the notebook kernel did for the cells ──
 static class App

@@ -78,10 +78,33 @@ foreach (var d in clutter.Layout(9595))
 var segmentation = new PFSegmentation(pennFudan) { Training = true };
 App.Show(segmentation.Show(), 11);
 
+// ### Two things to know about this augmentation
+//
+// **It runs twice.** The course's `__getitem__` first applies colour jitter and a blur by hand (each with probability
+// ½), and then, with probability ½, a `RandomOrder` of the *same* two transforms. The assignment's hint (pick one of
+// `RandomChoice` / `RandomOrder`) reads as if the composed transform was meant to *replace* the hand-written one; as
+// written, an image can be jittered twice and blurred twice, which is a stronger augmentation than either half alone.
+// It is most likely unintended. DetSeg keeps it anyway, so that its training numbers stay comparable with the
+// course's, and flags it here.
+//
+// **We resize before augmenting.** The course augments the photo at its full size (often 400 × 500 pixels or more)
+// and only then pads and resizes it to 256. `PFSegmentation` first resizes (nearest neighbour, like the course's
+// resize), augments the smaller image, and pads last: about a quarter of the work. The flip and the brightness,
+// saturation and hue changes treat each pixel on its own, so they come out the same in either order (apart from
+// rounding: the course works on 8-bit PIL images, we on floats). Two steps only come close:
+//
+// - *blur*: we scale σ by the resize factor, so the blur has the same width relative to the photo. But the 5 × 5
+//   kernel now covers a larger part of the photo, so the Gaussian is cut off less; and blurring after the
+//   nearest-neighbour resize does not smooth away the aliasing the resize leaves, which blurring first would;
+// - *contrast*: torchvision blends each pixel with the mean grey level of the image. We take that mean over the
+//   resized image, a subsample of the original pixels, so it differs a little from the full-size mean.
+//
+// In both orders the grey padding is added after the augmentation, so it never enters the blur or the mean.
+
 // The course splits Penn-Fudan 136 / 17 / 17 with `random_split` after `torch.manual_seed(0)`. `RandomSplit` draws the
 // same permutation, so the test images are the course's test images.
 
-// ── cell 13 ──
+// ── cell 14 ──
 var splits = RandomSplit.Split(pennFudan, [136, 17, 17], seed: 0);
 Console.WriteLine($"train {splits[0].Count}, val {splits[1].Count}, test {splits[2].Count}");
 Console.WriteLine("test indices: " + string.Join(", ", splits[2].Indices));
@@ -92,11 +115,11 @@ Console.WriteLine("test indices: " + string.Join(", ", splits[2].Indices));
 // Boxes and labels are padded to 10 per image (zeros and -1) so that a batch is one tensor. The course's box was one
 // pixel too small (it measured `x_max - x_min`); here a box covers its digit's pixels exactly.
 
-// ── cell 15 ──
-var detection = new MCDetection(clutter);
-App.Show(detection.Show(0), 15);
-
 // ── cell 16 ──
+var detection = new MCDetection(clutter);
+App.Show(detection.Show(0), 16);
+
+// ── cell 17 ──
 using (var loader = new DataLoader(detection, batchSize: 16, shuffle: true, seed: 0))
     foreach (var batch in loader)
     {
@@ -112,7 +135,7 @@ using (var loader = new DataLoader(detection, batchSize: 16, shuffle: true, seed
 // come out about 1/128 ≈ 0.008 higher. The smoke profile's 128 images are too few to show it: their sample noise
 // is as large as that shift.
 
-// ── cell 18 ──
+// ── cell 19 ──
 int count = DetSeg.Runtime.Profile.Current.Pick(smoke: 128, cpu: 2000, gpu: 10000);
 var boxLoader = new DataLoader(new Subset<Tensor[]>(detection, Enumerable.Range(0, count).ToArray()), batchSize: 64);
 IEnumerable<Tensor> Sizes() { foreach (var b in boxLoader) yield return b[1][b[2].ge(0)][.., 2..]; }   // [N x 2] w, h

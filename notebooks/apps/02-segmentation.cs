@@ -69,13 +69,18 @@ Console.WriteLine($"first training indices: {string.Join(", ", splits[0].Indices
 // ── cell 7 ──
 App.Show(trainSet.Show(), 7);
 
+// The augmentation keeps two quirks of the course, both explained in `01b-data`: colour jitter and blur can be
+// applied **twice** per item (by hand, then again in a random order; most likely unintended, kept for comparable
+// numbers), and we **resize before augmenting** (four times less work; the same result for the flip and the
+// per-pixel colour changes, only approximately the same for the blur and for the contrast's mean grey level).
+
 // ## Task 2 — Models
 //
 // **`SimpleSemanticSegmentor`** is the course's first fully convolutional network: two stride-2 convolutions
 // down, two stride-2 transposed convolutions up. Its unpadded strided layers lose pixels: a 256×256 input comes
 // out 253×253, so its logits do not even line up with the mask.
 
-// ── cell 9 ──
+// ── cell 10 ──
 var simple = new SimpleSemanticSegmentor(3, 2);
 using (torch.no_grad())
     Console.WriteLine($"SimpleSemanticSegmentor: {simple.parameters().Sum(p => p.numel()):N0} parameters; 1x3x256x256 -> [{string.Join(", ", simple.call(torch.zeros(1, 3, 256, 256)).shape)}]");
@@ -99,7 +104,12 @@ using (torch.no_grad())
 // so the `cpu` profile scales every width by ¼ (16…256, 1,944,066 parameters) and trains on 128×128 images.
 // Inputs whose side is not a multiple of 16 work too: the decoder pads the upsampled map to the skip's size.
 
-// ── cell 11 ──
+// ![U-Net: four encoder blocks with max-pooling, a bottleneck, four decoder blocks with transposed convolutions, and skip connections that concatenate each encoder output into the decoder at the same resolution](../assets/unet.svg)
+//
+// *The U-Net at the course's width 64: channel count and resolution of each block; the dashed arrows are the skip
+// connections. Our profiles scale every width (×¼ on the CPU).*
+
+// ── cell 13 ──
 long Count(torch.nn.Module m) => m.parameters().Sum(p => p.numel());
 Console.WriteLine($"U-Net width 64 (course): {Count(new SemanticSegmentor(3, 2)):N0} parameters");
 var model = new SemanticSegmentor(3, 2, width).to(device);
@@ -130,7 +140,27 @@ Console.WriteLine($"U-Net width {width} (this profile): {Count(model):N0} parame
 // atomically to `checkpoints/unet-pennfudan/best.ckpt` with `metrics.json`; `last.ckpt` lets the resume cell
 // continue after a crash or kernel restart. **Rerunning this cell trains from scratch.**
 
-// ── cell 13 ──
+// More of the course's questions:
+//
+// * **Why a batch size of 4?** Memory first: the course's U-Net at 256 × 256 keeps the activations of every layer
+//   for the backward pass, and a few images per batch is what a student GPU holds. It is also a good size for 136
+//   training images: 34 updates per epoch, and gradients noisy enough to act as a mild regulariser. With **1** the
+//   BatchNorm layers would normalise each image by its own statistics (noisy, and different from the running
+//   averages used at test time), every step would use the hardware poorly, and the gradient would swing from image
+//   to image. With **32** an epoch is only 4 updates (and `dropLast` throws away 8 images), the gradient is smoother
+//   but the model needs more epochs or a larger learning rate to get as far, and the activations need 8× the memory.
+// * **Why save the optimizer's state with the model?** Adam keeps, for every weight, running averages of its
+//   gradient and squared gradient plus a step counter; together they set each weight's step size. Weights alone
+//   are enough to *use* the model, but to *continue training* from a fresh Adam, its first steps are taken with
+//   no history (bias-corrected, they move every weight by about the full learning rate), which can undo part of
+//   what was learnt. With the state saved, a resumed run continues exactly as if it had never stopped; the resume
+//   cell below relies on that.
+// * **Why is −1 mapped to 2 for display?** The course turns the mask into an 8-bit image to show it, and an 8-bit
+//   pixel cannot hold −1 (it would wrap around to 255); colour maps also index classes from 0. Giving the ignored
+//   padding its own value 2, right after the two real classes, shows it as a third colour instead of mixing it up
+//   with background or pedestrians. Our plots draw the padding in its own colour directly.
+
+// ── cell 16 ──
 DataLoader MakeTrainLoader() => new(trainSet, batchSize: batchSize, shuffle: true, dropLast: true, seed: 0, device: device);
 var valLoader = new DataLoader(valSet, batchSize: 17, device: device);
 var testLoader = new DataLoader(testSet, batchSize: 17, device: device);
@@ -150,7 +180,7 @@ Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.
 // continues exactly where the run stopped — the result is the same as an uninterrupted run. After a finished run,
 // as here, it says there is nothing to resume.
 
-// ── cell 15 ──
+// ── cell 18 ──
 var resumedModel = new SemanticSegmentor(3, 2, width).to(device);
 var resumedOptimizer = torch.optim.Adam(resumedModel.parameters(), lr: 1e-3);
 var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, new ClassificationMetrics(2), device)
@@ -162,15 +192,15 @@ Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {res
 // Loss and the mean metrics per epoch, training vs validation; the dashed line marks the best epoch. Training
 // metrics are measured *with* augmentation and BatchNorm in training mode, so they can sit below validation.
 
-// ── cell 17 ──
-App.Show(SegmentationPlots.Curves(result), 17);
+// ── cell 20 ──
+App.Show(SegmentationPlots.Curves(result), 20);
 
 // ## The best checkpoint on the test set
 //
 // We load the best weights (not the last) and evaluate the 17 test images once. The table has one row per class,
 // then the mean and the frequency-weighted mean.
 
-// ── cell 19 ──
+// ── cell 22 ──
 result.Best!.Restore(model);
 var (test, testMetrics) = SegmentationTraining.OneEpoch(Phase.Testing, model, testLoader, device);
 Console.WriteLine($"TEST: loss {test.Loss:0.0000} on {test.NumImages} images (best epoch {result.BestEpoch})");
@@ -179,13 +209,34 @@ Console.WriteLine($"pedestrian IoU {test["iou_1"]:P1} (course code, same setting
 
 // Image | ground truth | prediction for test images; the padding is drawn in its own colour (the course maps -1 to 2 for display).
 
-// ── cell 21 ──
-App.Show(SegmentationPlots.Overlays(model, testSet, Enumerable.Range(0, Math.Min(4, testSet.Count)).ToArray(), PennFudan.Denormalize), 21);
+// ── cell 24 ──
+App.Show(SegmentationPlots.Overlays(model, testSet, Enumerable.Range(0, Math.Min(4, testSet.Count)).ToArray(), PennFudan.Denormalize), 24);
 
 // The test set's confusion matrix, each row divided by its total: the diagonal is each class's recall.
 
-// ── cell 23 ──
-App.Show(SegmentationPlots.Confusion(testMetrics), 23);
+// ── cell 26 ──
+App.Show(SegmentationPlots.Confusion(testMetrics), 26);
+
+// ## Class weights [1, 1] or [1, 2]?
+//
+// The course weights pedestrian pixels twice as much as background ([1, 2]) and asks what changes with equal weights
+// ([1, 1]). We answer by training both: the same seed (initial weights), the same augmentations and the same batches;
+// only the loss weights differ. The [1, 2] run repeats the training above. Both keep their best epoch by validation
+// mean IoU and are then measured on the 17 test images.
+//
+// What to expect: with weight 2 a missed pedestrian pixel costs twice as much as a false one, so the model calls
+// borderline pixels "pedestrian" more readily: pedestrian **recall goes up and precision goes down**, and IoU, which
+// counts both kinds of error, moves by whichever effect is larger.
+//
+// The figures are what the cell prints: in the `cpu` report (width 16, 128 px, seed 0), the two trainings take about
+// as long as the one above each. `DETSEG_PROFILE=cpu dotnet run -c Release --project bench/DetSeg.Bench --
+// segmentation-weights` measures the same outside the notebook. In `smoke` the cell trains both on 8 images for 2
+// epochs and only shows that it works.
+
+// ── cell 28 ──
+var weightRuns = ClassWeightComparison.Run([[1.0, 1.0], [1.0, 2.0]], trainSet.Dataset, valSet.Dataset, testSet.Dataset,
+                                           imageSize, width, epochs, batchSize, seed: 0, device: device);
+foreach (var r in weightRuns) Console.WriteLine(r);
 
 // ## FCN-8s: a linear layer as a convolution
 //
@@ -195,7 +246,7 @@ App.Show(SegmentationPlots.Confusion(testMetrics), 23);
 // one position. Viewing the weight row as a [C×h×w] kernel makes the two equal; on a larger input the
 // convolution slides and returns a *map* of class scores, which is what turns a classifier into a segmenter.
 
-// ── cell 25 ──
+// ── cell 30 ──
 torch.manual_seed(0);
 var x = torch.randn(10, 2, 3, 5, dtype: ScalarType.Float64);      // [B x C x H x W], flattened for the linear layer
 var lin = torch.nn.Linear(x.shape[1] * x.shape[2] * x.shape[3], 7, dtype: ScalarType.Float64);

@@ -71,13 +71,34 @@ var a = tensor(new float[,] { { 0, 0, 2, 2 } });
 var b = tensor(new float[,] { { 1, 1, 3, 3 }, { 0, 0, 2, 2 }, { 5, 5, 6, 6 } });
 Console.WriteLine($"IoU of [0,0,2,2] with three boxes: {BoxOps.Iou(a, b).ToString(TorchSharp.TensorStringStyle.Numpy)}  (1/7, 1, 0)");
 
+// ![Two overlapping boxes; IoU is the area of their overlap divided by the area they cover together](../assets/iou.svg)
+//
+// Two remarks on boxes before we use them everywhere:
+//
+// * **Box IoU is mask IoU.** Paint each box into an image-sized mask (1 inside, 0 outside), and the IoU of class 1
+//   that `ClassificationMetrics` computes for segmentation, TP / (TP + FP + FN) over pixels, is exactly the box IoU:
+//   TP counts the pixels inside both boxes, and TP + FP + FN those inside either. The cell below checks this.
+// * **y before x.** We write a box as (x, y, w, h) and image sizes as "width × height", but a tensor stores an image
+//   as `[C x H x W]`: the first spatial index is the **row** (y), the second the **column** (x). So the pixel at
+//   (x, y) is `image[.., y, x]`, a box's rows are `y_min..y_max` and its columns `x_min..x_max`. Mixing the two up
+//   transposes boxes silently on square images and fails only on non-square ones.
+
+// ── cell 9 ──
+var boxA = tensor(new float[] { 2, 1, 10, 7 });    // x_min, y_min, x_max, y_max in pixels: 8 wide, 6 tall
+var boxB = tensor(new float[] { 5, 3, 14, 12 });
+var maskA = BoxOps.ToMask(boxA, 16, 16);            // [16 x 16]: rows y 1..6, columns x 2..9 are 1
+var pixelMetrics = new DetSeg.Metrics.ClassificationMetrics(2);
+pixelMetrics.Update(BoxOps.ToMask(boxB, 16, 16), maskA);
+Console.WriteLine($"mask A: {maskA.sum().item<long>()} pixels, row y=1 has {maskA[1].sum().item<long>()} of them (its width), column x=2 has {maskA[.., 2].sum().item<long>()} (its height)");
+Console.WriteLine($"box IoU {BoxOps.Iou(boxA.unsqueeze(0), boxB.unsqueeze(0)).item<float>():F4}, mask IoU of class 1 {pixelMetrics.IoU[1].item<double>():F4} (by hand: 20 / 109 = {20.0 / 109:F4})");
+
 // ## MNIST clutter with boxes
 //
 // `MCDetection` turns each instance mask of MNIST clutter into a box per digit and pads boxes with zeros and
 // labels with −1 up to the maximum number of digits, so that images batch like any tensor. We use at most
 // 3 digits on 128×128 images.
 
-// ── cell 9 ──
+// ── cell 11 ──
 var clutter = new MNISTClutter(instance: true, imageSize: MnistClutterRecipe.ImageSize, maxNumDigits: MnistClutterRecipe.MaxNumDigits);
 var detData = new MCDetection(clutter);
 Console.WriteLine(detData);
@@ -90,7 +111,59 @@ var panels = Enumerable.Range(0, 8).Select(i =>
     var names = sample[2][i][valid].cpu().data<long>().Select(l => l.ToString()).ToList();
     return Charts.Image(sample[0][i], Box.FromTensor(px, names), $"#{i}", 220);
 }).ToList();
-App.Show(Charts.Grid(panels, 4, "MNIST clutter: one box per digit"), 9);
+App.Show(Charts.Grid(panels, 4, "MNIST clutter: one box per digit"), 11);
+
+// ## From sliding windows to YOLO: a short history
+//
+// Segmentation settled early on one recipe (an encoder-decoder like the U-Net). Detection took longer, because the
+// number of objects is not known in advance:
+//
+// 1. **Sliding windows.** Run a classifier on every window, at several window sizes. Simple, but it costs one
+//    classifier pass per window, and most windows hold nothing.
+// 2. **Region proposals, two stages.** First find a few thousand windows likely to hold *something* (selective
+//    search, later a learned region proposal network), then classify and refine each one: R-CNN, Fast R-CNN,
+//    Faster R-CNN. Accurate, but the stages were long cumbersome to train together and slow at test time.
+// 3. **Single shot.** SSD and YOLO predict every box in one forward pass from a fixed set of **anchors**: reference
+//    boxes of chosen shapes at regular positions, of which the network only predicts small shifts and rescalings,
+//    along with a confidence and class scores. Fast enough for video.
+// 4. **Anchor-free.** CenterNet, FCOS and others predict object centres (or corners) and sizes directly, with no
+//    anchor shapes to tune.
+//
+// Each family trades speed (frames per second) against accuracy; YOLOv3 sits at the fast end with good precision.
+//
+// **Non-maximum suppression (NMS).** A detector with many anchors usually finds a real object several times: the
+// anchors of neighbouring cells, or several anchors of one cell, all fire on it, with high confidence and heavily
+// overlapping boxes. These are *double detections*, not mistakes of the individual anchors. NMS removes them: sort
+// the boxes of a class by score, keep the best one, drop every remaining box that overlaps it by more than an IoU
+// threshold, and repeat with the next box still left. `BatchedNms` does this per image and per class.
+//
+// ![An S x S grid over an image: the cell holding an object's centre, with three anchor boxes of different shapes](../assets/yolo-grid.svg)
+//
+// **At most K objects per cell.** In YOLO the cell that contains an object's centre is responsible for it, and each
+// cell has K anchors, so a grid of S × S cells with K anchors can report up to S·S·K objects in total, but **no
+// more than K whose centres fall into the same cell**: a third person standing right behind two others in one
+// cell of a K = 2 grid cannot be reported. More anchors per cell help, and so do finer grids, which is also the
+// answer for small objects. YOLOv3 therefore predicts on three grids at once: strides 32, 16 and 8 (13 × 13,
+// 26 × 26 and 52 × 52 cells for a 416-pixel image, 3 anchors each), large objects on the coarse grid and small ones
+// on the fine grid.
+//
+// ### The course's first detector: `SimpleDetector`
+//
+// Before YOLOv3, the course builds the smallest network with the same outputs: a stack of plain stride-2
+// convolutions (I/2, I/4, I/8, I/16, I/32), and one 3 × 3 prediction conv reading the maps at strides 8, 16 and 32.
+// Each prediction has K·(1 + 4 + C) channels, which `SpreadDim` unfolds into `[B x (1 + 4 + C) x K x S x S]`.
+// Its shape check: two random 416 × 416 images, K = 3 anchors, C = 80 classes.
+
+// ── cell 13 ──
+using (no_grad())
+{
+    var (s1, s2, s3) = new SimpleDetector(3, 3, 80).call(randn(2, 3, 416, 416));
+    Console.WriteLine($"y1 [{string.Join(", ", s1.shape)}]  y2 [{string.Join(", ", s2.shape)}]  y3 [{string.Join(", ", s3.shape)}]   (course: [2, 85, 3, 13, 13] [2, 85, 3, 26, 26] [2, 85, 3, 52, 52])");
+}
+
+// YOLOv3 keeps these outputs and changes what produces them: a much deeper backbone with residual connections
+// (Darknet-53), heavier prediction heads, and extra paths that carry the coarse grids' features up to the finer
+// grids' heads.
 
 // ## YOLOv3
 //
@@ -108,12 +181,27 @@ App.Show(Charts.Grid(panels, 4, "MNIST clutter: one box per digit"), 9);
 // which the official COCO weights were trained with, copies each value into a 2×2 block (nearest neighbour), so
 // `DarknetWeights.Load` switches the model to `InterpolationMode.Nearest` (`model.yolo.Upsampling`).
 
-// ── cell 11 ──
+// ── cell 16 ──
 Console.WriteLine($"Darknet-53 backbone: {new Darknet53(3).parameters().Sum(p => p.numel()):N0} parameters");
 Console.WriteLine($"YOLOv3, 80 classes:  {new YOLOv3(3, 80).parameters().Sum(p => p.numel()):N0}");
 Console.WriteLine($"YOLOv3, 10 classes:  {new YOLOv3(3, 10).parameters().Sum(p => p.numel()):N0}");
 var small = new YOLOv3(3, 10, recipe.Scale);
 Console.WriteLine($"YOLOv3 at width ×{recipe.Scale.Width}, depth ×{recipe.Scale.Depth} (this profile): {small.parameters().Sum(p => p.numel()):N0}");
+
+// ### Darknet-53, layer by layer
+//
+// ![Darknet-53: a stem conv, five stages of a stride-2 conv followed by 1, 2, 8, 8 and 4 residual units, and the three routes at strides 8, 16 and 32](../assets/darknet53.svg)
+//
+// The YOLOv3 paper gives Darknet-53 as a table. The table below is generated from our `Darknet53` module (each
+// conv's kernel, stride and output channels, and the output shape on a 256 × 256 input, the size the paper's table
+// uses), so it shows what the code builds. Darknet-53 is named for its 52 convolutions plus the fully connected
+// layer of its ImageNet classifier; YOLOv3 drops that classifier. The second table is the scaled model the `cpu`
+// profile trains (fewer channels, fewer residual units).
+
+// ── cell 18 ──
+Console.WriteLine(DarknetTable.Format(DarknetTable.Rows(new Darknet53(3), 256)));
+Console.WriteLine($"\nWidth x{recipe.Scale.Width}, depth x{recipe.Scale.Depth}, on {MnistClutterRecipe.ImageSize} px (this profile):");
+Console.WriteLine(DarknetTable.Format(DarknetTable.Rows(new Darknet53(3, recipe.Scale), MnistClutterRecipe.ImageSize)));
 
 // The course's `test_yolo` cell: two random 416×416 images through the base network, the decoded outputs and the
 // detections after non-maximum suppression. The raw outputs hold $3·(13^2+26^2+52^2) = 10{,}647$ boxes per image.
@@ -121,7 +209,7 @@ Console.WriteLine($"YOLOv3 at width ×{recipe.Scale.Width}, depth ×{recipe.Scal
 // values stay logits for the loss. `Detect` scores each box by max class probability × σ(objectness), runs NMS
 // per class on the device, and pads the batch (label −1). With random weights almost nothing is suppressed.
 
-// ── cell 13 ──
+// ── cell 20 ──
 using (no_grad())
 {
     var yolo = new YOLOv3();
@@ -136,6 +224,31 @@ using (no_grad())
     Console.WriteLine($"After NMS:     [{string.Join(", ", afterNms.Scores.shape)}] [{string.Join(", ", afterNms.Boxes.shape)}] [{string.Join(", ", afterNms.Labels.shape)}]  (kept per image: {string.Join(", ", afterNms.Counts())})");
 }
 
+// The course asks us to explain these tensors, their shapes **and dtypes**. Every tensor above is `float32`
+// except the labels after NMS:
+//
+// * input `[2 x 3 x 416 x 416]` float32: two RGB images;
+// * base outputs y1, y2, y3 `[B x (1 + 4 + C) x K x S x S]` float32, raw numbers per anchor and cell: objectness
+//   logit, t_x, t_y, t_w, t_h, and C class logits, with S = 13, 26, 52;
+// * raw detections: scores `[B x N]` (objectness logits), boxes `[B x N x 4]` (decoded, normalised c_x, c_y, w, h)
+//   and class logits `[B x N x C]`, all float32, with N = 3·(13² + 26² + 52²) = 10,647 boxes per image;
+// * after NMS: scores `[B x M]` float32 (max class probability × σ(objectness)), boxes `[B x M x 4]` float32, and
+//   labels `[B x M]` **int64**, class indices, which index tensors in torch must be (−1 marks padding when the
+//   images keep different numbers of boxes).
+//
+// The cell below prints the dtypes of a small YOLOv3 (the same outputs, fewer channels inside).
+
+// ── cell 22 ──
+using (no_grad())
+{
+    var tinyYolo = new YOLOv3(3, 80, new ModelScale(0.125, 0.25));
+    tinyYolo.eval();
+    var pair = randn(2, 3, 416, 416);
+    var (rs, rb, rl) = tinyYolo.call(pair);
+    using var found = tinyYolo.Detect(pair);
+    Console.WriteLine($"input {pair.dtype}; raw: scores {rs.dtype}, boxes {rb.dtype}, logits {rl.dtype}; after NMS: scores {found.Scores.dtype}, boxes {found.Boxes.dtype}, labels {found.Labels.dtype}");
+}
+
 // ## The official COCO weights
 //
 // `DarknetWeights.Load` reads darknet's `yolov3.weights` (header, then per conv: BN bias, weight, running mean,
@@ -143,7 +256,7 @@ using (no_grad())
 // darknet's K×(4+1+C) to our (1+4+C)×K). A file of the wrong size is rejected before anything is copied.
 // The file (248 MB) is not part of this repository; `DarknetWeights.Download()` fetches it with an MD5 check.
 
-// ── cell 15 ──
+// ── cell 24 ──
 // ▶ SWITCH: download the official COCO weights (248 MB) and darknet's sample images + coco.names into DETSEG_DATA
 //   (weights/, darknet/; md5-checked, resumable), then run the demo. Default: on for the gpu profile, off for cpu/smoke.
 bool downloadPretrained = profile.Pick(smoke: false, cpu: false, gpu: true);
@@ -188,7 +301,7 @@ else
 // concatenated output. Finally, the course measured the centre error in whole-image units, where it is tiny;
 // measured in grid cells (the default here) the boxes get much tighter.
 
-// ── cell 17 ──
+// ── cell 26 ──
 var (stdC, meanC) = Anchors.CourseBoxStats();
 var mcAnchors = Anchors.ToPixels(Anchors.Lattice(stdC, meanC), MnistClutterRecipe.ImageSize);   // the course's anchors
 Console.WriteLine($"course MNIST-clutter anchors (px):\n{mcAnchors.ToString(TorchSharp.TensorStringStyle.Numpy)}");
@@ -212,7 +325,7 @@ Console.WriteLine($"untrained model, 8 images: obj {terms.Obj.item<float>():F1},
 // dataset). A common alternative is k-means on box sizes with 1 − IoU as the distance. Below: the sizes of the
 // training boxes, both anchor sets, and how well each fits (mean over boxes of the best anchor IoU).
 
-// ── cell 19 ──
+// ── cell 28 ──
 int nStats = profile.Pick(smoke: 200, cpu: 2000, gpu: 10000);
 var sizeBatches = Enumerable.Range(0, (nStats + 99) / 100).Select(k => detData.GetBatch(Enumerable.Range(k * 100, Math.Min(100, nStats - k * 100)).ToList()));
 var wh = Anchors.BoxSizes(sizeBatches);
@@ -222,7 +335,28 @@ var lattice = Anchors.Lattice(whStd, whMean);
 var kmeans = Anchors.KMeans(wh, 9, seed: 0);
 Console.WriteLine($"fit (mean best IoU): lattice {Anchors.MeanBestIou(wh, lattice):F3}, k-means {Anchors.MeanBestIou(wh, kmeans):F3}, course lattice {Anchors.MeanBestIou(wh, Anchors.Lattice(stdC, meanC)):F3}");
 Console.WriteLine($"k-means anchors (px):\n{Anchors.ToPixels(kmeans, MnistClutterRecipe.ImageSize).ToString(TorchSharp.TensorStringStyle.Numpy)}");
-App.Show(DetectionPlots.SizeHeatmap(wh, new Dictionary<string, Tensor> { ["lattice"] = lattice, ["k-means"] = kmeans }, title: "Anchor priors for MNIST clutter"), 19);
+App.Show(DetectionPlots.SizeHeatmap(wh, new Dictionary<string, Tensor> { ["lattice"] = lattice, ["k-means"] = kmeans }, title: "Anchor priors for MNIST clutter"), 28);
+
+// ## First, overfit a small subset
+//
+// The course's advice before any long training: make sure the model *can* learn the task at all, by letting it
+// memorise a handful of images. If a detector cannot drive its loss close to zero on 64 images and then find exactly
+// those boxes again, the fault is in the pipeline (target encoding, anchor assignment, loss, decoding or NMS), and
+// hours of training on more data would only hide it. It is the cheapest test there is: seconds to minutes, not hours.
+//
+// `OverfitCheck` trains a fresh small YOLOv3 on the first 64 MNIST-clutter images (no augmentation, 64 × 64 pixels
+// to keep it quick) until the training loss per image drops below 1 (it starts in the thousands), and then measures
+// mAP@0.5 on the same images in eval mode. A working pipeline reaches mAP@0.5 ≥ 0.9 there. In `smoke` it trains only
+// 3 epochs on 16 images, which shows the mechanics, not the result.
+// The `cpu` report shows the measured loss curve and mAP; `DETSEG_PROFILE=cpu dotnet run -c Release --project
+// bench/DetSeg.Bench -- overfit` runs the same check outside the notebook.
+
+// ── cell 30 ──
+var overfitSettings = OverfitSettings.Current;
+Console.WriteLine(overfitSettings);
+var overfit = overfitSettings.Run(device);
+Console.WriteLine(overfit);
+App.Show(Charts.Line([new Series("log10 of the training loss per image", overfit.Losses.Select(Math.Log10).ToArray())], title: "Overfitting a small subset", xTitle: "epoch", yTitle: "log10 loss"), 30);
 
 // ## Training
 //
@@ -236,7 +370,7 @@ App.Show(DetectionPlots.SizeHeatmap(wh, new Dictionary<string, Tensor> { ["latti
 // **validation mAP@0.5** (the course kept the highest validation *loss*, a bug), with cosine learning-rate
 // decay. The test split is used once, at the end.
 
-// ── cell 21 ──
+// ── cell 32 ──
 manual_seed(0);
 var mcData = recipe.CreateData(device);      // training pool, validation, test: disjoint images (seed-0 split)
 var (trainLoader, valLoader, testLoader) = (mcData.Train, mcData.Val, mcData.Test);
@@ -269,12 +403,12 @@ var run = trainer.Train(trainLoader, valLoader, new TrainOptions
 run.Best!.Restore(model);
 Console.WriteLine($"best epoch {run.BestEpoch}: validation mAP@0.5 {run.BestValue:F3}");
 
-// ── cell 22 ──
+// ── cell 33 ──
 App.Show(Charts.LineGrid(new[]
 {
     new Panel("loss", new[] { new Series("train", run.Series(Phase.Training, "loss")), new Series("validation", run.Series(Phase.Validation, "loss")) }),
     new Panel("validation mAP", new[] { new Series("mAP@0.5", run.Series(Phase.Validation, "map50")), new Series("mAP@0.5:0.95", run.Series(Phase.Validation, "map50_95")) }),
-}, columns: 2, title: "YOLOv3 on MNIST clutter", xTitle: "epoch", markerX: run.BestEpoch, markerLabel: "best"), 22);
+}, columns: 2, title: "YOLOv3 on MNIST clutter", xTitle: "epoch", markerX: run.BestEpoch, markerLabel: "best"), 33);
 
 // ## Mean average precision
 //
@@ -283,7 +417,7 @@ App.Show(Charts.LineGrid(new[]
 // Precision and recall along that list give the PR curve; AP is the mean of its monotone envelope at 101 recall
 // points (COCO), mAP the mean over classes, and mAP@0.5:0.95 averages 10 IoU thresholds from 0.5 to 0.95.
 
-// ── cell 24 ──
+// ── cell 35 ──
 var testMap = DetectionTraining.Evaluate(model, testLoader);
 Console.WriteLine($"{testMap.NumImages} held-out test images");
 Console.WriteLine(testMap);
@@ -291,17 +425,17 @@ Console.WriteLine($"mAP@0.5 {testMap.Map50:F3}   mAP@0.75 {testMap.Map75:F3}   m
 Console.WriteLine(testMap.Summary());                // pycocotools' COCOeval.summarize(): its twelve numbers
 var (precisionAt, recallAt) = testMap.PrecisionRecallAt(0.5, scoreThreshold: 0.5);
 Console.WriteLine($"at score ≥ 0.5 and IoU ≥ 0.5: mean precision {precisionAt.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():P1}, mean recall {recallAt.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():P1}");
-App.Show(DetectionPlots.PrCurves(testMap, 0.5), 24);
+App.Show(DetectionPlots.PrCurves(testMap, 0.5), 35);
 
 // ## Detections on test images
 //
 // Green boxes are correct (class and IoU ≥ 0.5), red ones false positives, orange ones true digits the model
 // missed. Overlapping digits are where most mistakes happen.
 
-// ── cell 26 ──
+// ── cell 37 ──
 var shown = mcData.TestSet.GetBatch(Enumerable.Range(0, 12).ToList());
 var shownDetections = model.Detect(shown[0].to(device), iouThreshold: 0.5, scoreThreshold: 0.3);
-App.Show(DetectionPlots.PredictionGrid(shown[0], shownDetections, shown[1], shown[2], scoreThreshold: 0.5, columns: 4), 26);
+App.Show(DetectionPlots.PredictionGrid(shown[0], shownDetections, shown[1], shown[2], scoreThreshold: 0.5, columns: 4), 37);
 
 // ── what the notebook kernel did for the cells ──
 static class App

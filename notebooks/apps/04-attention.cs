@@ -79,7 +79,12 @@ App.Show(Charts.Heatmap(demoWeights[0], title: "Attention weights of a random bl
 // check both variants against hand-written formulas (LayerNorm, scaled-dot-product attention, GELU MLP) to 1e-5,
 // and that the two variants really differ.
 
-// ── cell 6 ──
+// ![Post-LN block: attention, add, LayerNorm, MLP, add, LayerNorm. Pre-LN block: LayerNorm, attention, add, LayerNorm, MLP, add, with an identity path from input to output](../assets/ln-blocks.svg)
+//
+// *Left: Post-LN, every path from input to output passes a LayerNorm. Right: Pre-LN, the residual sums bypass the
+// LayerNorms, so an identity path runs straight through the block.*
+
+// ── cell 7 ──
 var preBlock = new AttentionBlock(256, 512, 8, preNorm: true);
 var postBlock = new AttentionBlock(256, 512, 8, preNorm: false);
 long CountParameters(TorchSharp.torch.nn.Module m) => m.parameters().Sum(p => p.numel());
@@ -100,7 +105,7 @@ using (no_grad())
 // (train / validation / test) with seed 0; in the `gpu` profile the 60,000 training digits are used when their files
 // are present.
 
-// ── cell 8 ──
+// ── cell 9 ──
 var profile = DetSeg.Runtime.Profile.Current;
 var device = DetSeg.Runtime.Device.Default;
 var splits = MnistDigits.Load(useTrainSplit: profile.Kind == DetSeg.Runtime.ProfileKind.Gpu, limit: profile.IsSmoke ? 256 : null);
@@ -110,7 +115,7 @@ var digit = splits.Train[0];
 var patches = Patches.ImgToPatch(digit[0].unsqueeze(0), 7, flattenChannels: false); // [1 x 16 x 1 x 7 x 7]
 Console.WriteLine($"digit {digit[1].item<long>()}: image {string.Join(" x ", digit[0].shape)} -> patches {string.Join(" x ", patches.shape)}, as tokens {string.Join(" x ", Patches.ImgToPatch(digit[0].unsqueeze(0), 7).shape)}");
 App.Show(Charts.Grid(Enumerable.Range(0, 16).Select(i => Charts.Image(patches[0, i], title: $"patch {i}", width: 120)).ToList(),
-            columns: 4, title: $"A digit {digit[1].item<long>()} as 16 patches of 7 x 7"), 8);
+            columns: 4, title: $"A digit {digit[1].item<long>()} as 16 patches of 7 x 7"), 9);
 
 // ## The Vision Transformer
 //
@@ -119,7 +124,7 @@ App.Show(Charts.Grid(Enumerable.Range(0, 16).Select(i => Charts.Image(patches[0,
 // (attention itself does not know where a token sits), six Pre-LN blocks with 4 heads and an MLP of 256 follow, and
 // a LayerNorm + Linear head classifies the CLS token. This is the model of the reference run: 305,034 parameters.
 
-// ── cell 10 ──
+// ── cell 11 ──
 var config = VisionTransformerConfig.MNIST;
 Console.WriteLine(config);
 Console.WriteLine($"{CountParameters(new VisionTransformer(config)):N0} parameters, {config.NumPatches} patches + CLS = {config.NumPatches + 1} tokens");
@@ -132,7 +137,7 @@ Console.WriteLine($"{CountParameters(new VisionTransformer(config)):N0} paramete
 // check that every cell works. Training on 2 CPU threads is very sensitive to other processes on the machine
 // (libtorch's worker threads spin-wait for each other), so the time is printed with the result.
 
-// ── cell 12 ──
+// ── cell 13 ──
 var recipe = new ViTRecipe(Epochs: profile.Pick(smoke: 1, cpu: 20, gpu: 40), BatchSize: 64, LearningRate: 2e-3, WeightDecay: 0.01, Seed: 0);
 DetSeg.Data.DataLoader TrainLoader() => new(splits.Train, batchSize: recipe.BatchSize, shuffle: true, seed: recipe.Seed, device: device);
 var valLoader = new DetSeg.Data.DataLoader(splits.Validation, batchSize: 500, device: device);
@@ -143,12 +148,12 @@ var clock = System.Diagnostics.Stopwatch.StartNew();
 var preRun = ViTTraining.Train(pre, TrainLoader(), valLoader, recipe, runName: "vit-preln");
 Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preRun.Result.BestValue:P2} at epoch {preRun.Result.BestEpoch}");
 
-// ── cell 13 ──
+// ── cell 14 ──
 App.Show(Charts.LineGrid(new[]
 {
     new Panel("loss", new[] { new Series("train", preRun.Result.Series(Phase.Training, "loss")), new Series("validation", preRun.Result.Series(Phase.Validation, "loss")) }),
     new Panel("accuracy", new[] { new Series("train", preRun.Result.Series(Phase.Training, "accuracy")), new Series("validation", preRun.Result.Series(Phase.Validation, "accuracy")) }),
-}, title: "Pre-LN ViT on MNIST", xTitle: "epoch", markerX: preRun.Result.BestEpoch, markerLabel: "best"), 13);
+}, title: "Pre-LN ViT on MNIST", xTitle: "epoch", markerX: preRun.Result.BestEpoch, markerLabel: "best"), 14);
 
 // ## Test accuracy and the confusion matrix
 //
@@ -156,13 +161,13 @@ App.Show(Charts.LineGrid(new[]
 // `accuracy` in the line above is the share of correctly classified digits (the per-class `accuracy` column of
 // the table also counts true negatives).
 
-// ── cell 15 ──
+// ── cell 16 ──
 var preTest = preRun.Trainer.OneEpoch(Phase.Testing, testLoader);
 Console.WriteLine($"Pre-LN test accuracy: {preTest["accuracy"]:P2} on {preTest.NumImages} digits (loss {preTest.Loss:F4}), training {clock.Elapsed.TotalMinutes:F1} min on {DetSeg.Runtime.Device.Describe()}");
 string[] digits = Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
 Console.WriteLine(preRun.Metrics.Metrics.ToString(digits));
 App.Show(Charts.Heatmap(preRun.Metrics.Metrics.Confusion.Value, digits, digits, title: "Confusion matrix of the test digits (Pre-LN ViT)",
-               xTitle: "predicted", yTitle: "actual", textFormat: "0"), 15);
+               xTitle: "predicted", yTitle: "actual", textFormat: "0"), 16);
 
 // ## Where does the CLS token look?
 //
@@ -170,7 +175,7 @@ App.Show(Charts.Heatmap(preRun.Metrics.Metrics.Confusion.Value, digits, digits, 
 // map per digit, drawn over the digit (brighter = more attention; each map is scaled to its own maximum). They come
 // from the same forward pass that classifies the digit.
 
-// ── cell 17 ──
+// ── cell 18 ──
 var shown = Enumerable.Range(0, 8).Select(i => splits.Test[i]).ToList();
 var images = stack(shown.Select(s => s[0]).ToArray()).to(device);  // [8 x 1 x 28 x 28]
 var (maps, mapLogits) = AttentionMaps.LastLayerCls(pre, images);   // [8 x 28 x 28], [8 x 10]
@@ -178,7 +183,7 @@ var overlay = AttentionMaps.Overlay(images, maps, alpha: 0.55);     // [8 x 3 x 
 var predicted = mapLogits.argmax(1);
 App.Show(Charts.Grid(Enumerable.Range(0, shown.Count).Select(i =>
         Charts.Image(overlay[i], title: $"label {shown[i][1].item<long>()}, predicted {predicted[i].item<long>()}", width: 200)).ToList(),
-    columns: 4, title: "CLS attention over the patches, last block, mean of 4 heads"), 17);
+    columns: 4, title: "CLS attention over the patches, last block, mean of 4 heads"), 18);
 
 // ## Pre-LN vs Post-LN without warm-up
 //
@@ -188,7 +193,7 @@ App.Show(Charts.Grid(Enumerable.Range(0, shown.Count).Select(i =>
 // minutes each) measured 97.0 % test accuracy with Pre-LN and 97.9 % with Post-LN: on a model this small and shallow
 // Post-LN is not hurt by the missing warm-up.
 
-// ── cell 19 ──
+// ── cell 20 ──
 var post = ViTTraining.CreateModel(config with { PreNorm = false }, recipe.Seed, device);
 clock.Restart();
 var postRun = ViTTraining.Train(post, TrainLoader(), valLoader, recipe, runName: "vit-postln");
@@ -198,7 +203,7 @@ Console.WriteLine($"{recipe.Epochs} epoch(s) each, seed {recipe.Seed}, lr {recip
 Console.WriteLine($"  Pre-LN : best val {preRun.Result.BestValue:P2}, test {preTest["accuracy"]:P2}");
 Console.WriteLine($"  Post-LN: best val {postRun.Result.BestValue:P2}, test {postTest["accuracy"]:P2} ({postMinutes:F1} min)");
 
-// ── cell 20 ──
+// ── cell 21 ──
 int window = Math.Max(1, Math.Min(25, preRun.BatchLosses.Count / 10));
 double[] Smooth(IReadOnlyList<double> v) => v.Select((_, i) => v.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average()).ToArray();
 double[] steps = Enumerable.Range(1, preRun.BatchLosses.Count).Select(i => (double)i).ToArray();
@@ -206,7 +211,7 @@ App.Show(Charts.LineGrid(new[]
 {
     new Panel($"training loss per batch (moving mean of {window})", new[] { new Series("Pre-LN", Smooth(preRun.BatchLosses), steps), new Series("Post-LN", Smooth(postRun.BatchLosses), steps) }),
     new Panel("validation accuracy per epoch", new[] { new Series("Pre-LN", preRun.Result.Series(Phase.Validation, "accuracy")), new Series("Post-LN", postRun.Result.Series(Phase.Validation, "accuracy")) }),
-}, title: "Pre-LN vs Post-LN, same seed and budget, no warm-up", xTitle: "step / epoch"), 20);
+}, title: "Pre-LN vs Post-LN, same seed and budget, no warm-up", xTitle: "step / epoch"), 21);
 
 // ## Speed
 //
