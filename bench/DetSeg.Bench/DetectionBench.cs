@@ -135,18 +135,16 @@ public sealed class DetectionTrainBench : IBenchmark
         result["parameters"] = model.parameters().Sum(p => p.numel());
         var loss = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(dev);
         var opt = optim.Adam(model.parameters(), recipe.LearningRate);
-        var sched = optim.lr_scheduler.CosineAnnealingLR(opt, recipe.Epochs, recipe.LearningRate * 0.05);
-        var metrics = new MeanAveragePrecision(10);
-        var trainer = new Trainer(model, opt, DetectionTraining.Step(model, loss, metrics), metrics, dev);
+        var trainer = DetectionTraining.CreateTrainer(model, opt, loss, dev);
         var clock = Stopwatch.StartNew();
-        var run = trainer.Train(data.Train, data.Val, new TrainOptions
+        var run = trainer.Train(data.Train, data.Val, DetectionTraining.DefaultOptions(opt, recipe.Epochs) with
         {
-            Epochs = recipe.Epochs, Monitor = "map50", HigherIsBetter = true, Patience = null, Scheduler = sched,
             Log = Console.Error, Progress = new ConsoleProgress(Console.Error, !Console.IsErrorRedirected), // stdout carries only the JSON
         });
         double trainSeconds = clock.Elapsed.TotalSeconds;
         run.Best!.Restore(model);
-        var eval = DetectionTraining.Evaluate(model, data.Test);
+        trainer.OneEpoch(Phase.Testing, data.Test);
+        var eval = trainer.Metrics;
         result["train_seconds"] = Math.Round(trainSeconds, 1);
         result["best_epoch"] = run.BestEpoch;
         result["val_map50_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "map50").Select(v => (JsonNode)Math.Round(v, 4)).ToArray());

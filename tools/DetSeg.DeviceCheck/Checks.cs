@@ -76,9 +76,8 @@ static class Checks
         manual_seed(0);
         var model = new SemanticSegmentor(3, 2, width: 8).to(gpu);
         var opt = optim.Adam(model.parameters(), lr: 1e-3);
-        var metrics = new ClassificationMetrics(2);
         var batches = Enumerable.Range(0, 3).Select(_ => new[] { randn(2, 3, 32, 32), randint(0, 2, new long[] { 2, 32, 32 }) }).ToList();
-        var trainer = SegmentationTraining.CreateTrainer(model, opt, metrics, gpu);
+        var trainer = SegmentationTraining.CreateTrainer(model, opt, numClasses: 2, device: gpu);
         string dir = Path.Combine(Path.GetTempPath(), "detseg-devcheck-" + Environment.ProcessId);
         var result = trainer.Train(batches, batches, new TrainOptions { Epochs = 2, Monitor = "mean_iou", HigherIsBetter = true, RunName = "devcheck", CheckpointRoot = dir, Log = TextWriter.Null });
         Require(result.History.Count == 2, $"expected 2 epochs, got {result.History.Count}");

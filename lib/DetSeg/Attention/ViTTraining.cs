@@ -1,5 +1,7 @@
+using DetSeg.Metrics;
 using DetSeg.Training;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DetSeg.Attention;
@@ -8,11 +10,15 @@ namespace DetSeg.Attention;
 /// <param name="Epochs">Passes over the training set; the cosine schedule decays to 0 over them.</param>
 /// <param name="BatchSize">Images per step.</param>
 /// <param name="LearningRate">Peak (and first) learning rate: there is deliberately no warm-up.</param>
-/// <param name="WeightDecay">AdamW's decoupled weight decay.</param>
+/// <param name="WeightDecay">AdamW's decoupled weight decay, applied to weights of 2 or more dimensions only.</param>
 /// <param name="Seed">Seeds the initial weights (<see cref="ViTTraining.CreateModel"/>) and the loader's shuffling, so Pre-LN and Post-LN runs start alike and see the same batches.</param>
 public sealed record ViTRecipe(int Epochs = 20, int BatchSize = 64, double LearningRate = 2e-3, double WeightDecay = 0.01, long Seed = 0);
 
-/// <summary>Training a <see cref="VisionTransformer"/> classifier with the shared <see cref="Trainer"/>.</summary>
+/// <summary>
+/// Training a <see cref="VisionTransformer"/> classifier on the shared <see cref="Trainer"/>. Like every task:
+/// <see cref="Step"/>, <see cref="DefaultOptions"/> and <see cref="CreateTrainer"/>; a test pass is
+/// <c>trainer.OneEpoch(Phase.Testing, testLoader)</c>, its table <c>trainer.Metrics.ToString()</c>.
+/// </summary>
 public static class ViTTraining
 {
     /// <summary>A new model on <paramref name="device"/> whose initial weights depend only on <paramref name="seed"/>.</summary>
@@ -25,68 +31,90 @@ public static class ViTTraining
     }
 
     /// <summary>
-    /// The per-batch step: <c>batch = [images [B x C x H x W], labels [B]]</c> → cross-entropy loss; updates
-    /// <paramref name="metrics"/> and, in training, appends every batch's loss to <paramref name="batchLosses"/>
-    /// (for curves finer than one point per epoch; the trainer reads the loss anyway, so this adds no sync).
+    /// AdamW at <see cref="ViTRecipe.LearningRate"/> in two parameter groups: weights of 2 or more dimensions (linear
+    /// layers, patch projection) decay by <see cref="ViTRecipe.WeightDecay"/>; biases, LayerNorm weights and the CLS and
+    /// position embeddings (1-D, or learned offsets rather than weights) do not — nanoGPT's <c>configure_optimizers</c>
+    /// rule. Pulling a LayerNorm gain or a position embedding towards 0 only fights the model.
     /// </summary>
-    public static TrainingStep Step(VisionTransformer model, ClassifierMetrics metrics, List<double>? batchLosses = null) =>
-        (batch, phase) =>
+    public static optim.Optimizer CreateOptimizer(VisionTransformer model, ViTRecipe recipe)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(recipe);
+        var (decay, noDecay) = DecayGroups(model);
+        return optim.AdamW(new[]
+        {
+            new AdamW.ParamGroup(decay, new AdamW.Options { weight_decay = recipe.WeightDecay }),
+            new AdamW.ParamGroup(noDecay, new AdamW.Options { weight_decay = 0.0 }),
+        }, lr: recipe.LearningRate, weight_decay: recipe.WeightDecay);
+    }
+
+    /// <summary>The trainable parameters that decay (matrices: 2 or more dimensions, except the CLS and position embeddings) and those that do not.</summary>
+    public static (IReadOnlyList<Parameter> Decay, IReadOnlyList<Parameter> NoDecay) DecayGroups(VisionTransformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var decay = new List<Parameter>();
+        var noDecay = new List<Parameter>();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (!p.requires_grad) continue;
+            bool embedding = name is "cls_token" or "pos_embedding";
+            (p.dim() >= 2 && !embedding ? decay : noDecay).Add(p);
+        }
+        return (decay, noDecay);
+    }
+
+    /// <summary>
+    /// The per-batch step: <c>batch = [images [B x C x H x W], labels [B]]</c> → cross-entropy loss, and a
+    /// <paramref name="metrics"/> update with the arg-max class. No host sync (the trainer reads the loss once, and
+    /// keeps every training batch's loss in <see cref="EpochResult.BatchLosses"/>).
+    /// </summary>
+    public static TrainingStep Step(VisionTransformer model, ClassificationMetrics metrics)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(metrics);
+        return (batch, phase) =>
         {
             if (batch.Length < 2)
                 throw new ArgumentException($"A classification batch is [images, labels]; got {batch.Length} field(s).", nameof(batch));
             var logits = model.call(batch[0]);                        // [B x NumClasses]
-            metrics.Update(logits, batch[1]);
-            var loss = nn.functional.cross_entropy(logits, batch[1]);
-            if (phase == Phase.Training) batchLosses?.Add(loss.item<float>());
-            return loss;
+            if (logits.dim() != 2 || batch[1].dim() != 1 || batch[1].shape[0] != logits.shape[0])
+                throw new ArgumentException($"A classification step needs logits [B x C] and labels [B], got [{string.Join(" x ", logits.shape)}] and [{string.Join(" x ", batch[1].shape)}].", nameof(batch));
+            using (no_grad())
+                metrics.Update(logits.argmax(1), batch[1]);
+            return nn.functional.cross_entropy(logits, batch[1]);
         };
+    }
 
     /// <summary>
-    /// Trains <paramref name="model"/> (already on <paramref name="device"/>) with <paramref name="recipe"/>,
-    /// keeping the checkpoint with the best validation accuracy (restored into the model at the end).
-    /// Returns the trainer's result, the per-batch training losses and the trainer itself (for testing).
+    /// A trainer for <paramref name="model"/> with <see cref="Step"/> and one <see cref="ClassificationMetrics"/> over the
+    /// model's classes, shared by step and trainer: its <c>accuracy</c> is top-1 accuracy, and after a test pass
+    /// <c>trainer.Metrics</c> holds the test confusion matrix.
     /// </summary>
-    /// <param name="model">The model to train.</param>
-    /// <param name="train">Training batches (shuffled by the loader).</param>
-    /// <param name="validation">Validation batches (model selection).</param>
-    /// <param name="recipe">Optimizer and schedule (its seed is for the model and the loader, used by their creators).</param>
-    /// <param name="runName">Checkpoint folder name under <paramref name="checkpointRoot"/> (null: in memory only).</param>
-    /// <param name="checkpointRoot">Where run folders go.</param>
-    /// <param name="log">Per-epoch log (null: the console).</param>
-    /// <param name="progress">Per-batch progress (null: automatic).</param>
-    /// <param name="device">Where batches go (null: <see cref="Runtime.Device.Default"/>).</param>
-    public static ViTRun Train(VisionTransformer model, IEnumerable<Tensor[]> train, IEnumerable<Tensor[]> validation,
-        ViTRecipe recipe, string? runName = null, string checkpointRoot = "checkpoints", TextWriter? log = null,
-        IProgressSink? progress = null, torch.Device? device = null)
+    public static Trainer<ClassificationMetrics> CreateTrainer(VisionTransformer model, optim.Optimizer? optimizer, torch.Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        var metrics = new ClassificationMetrics((int)model.Config.NumClasses) { PerClassIoU = false };
+        return new(model, optimizer, Step(model, metrics), metrics, device);
+    }
+
+    /// <summary>
+    /// The recipe's run: <see cref="ViTRecipe.Epochs"/> epochs, best checkpoint by validation top-1 <c>accuracy</c>, no
+    /// early stopping (the cosine schedule needs its whole length; the best epoch is kept anyway), and the learning rate
+    /// of <paramref name="optimizer"/> cosine-decayed to 0 over the run, stepped once per epoch.
+    /// </summary>
+    public static TrainOptions DefaultOptions(ViTRecipe recipe, optim.Optimizer optimizer, string? runName = null)
+    {
         ArgumentNullException.ThrowIfNull(recipe);
-        var metrics = new ClassifierMetrics((int)model.Config.NumClasses);
-        var losses = new List<double>();
-        var optimizer = optim.AdamW(model.parameters(), lr: recipe.LearningRate, weight_decay: recipe.WeightDecay);
-        // The trainer steps the schedule once per epoch; T_max = Epochs decays to 0 by the last one.
-        var scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max: Math.Max(1, recipe.Epochs));
-        var trainer = new Trainer(model, optimizer, Step(model, metrics, losses), metrics, device);
-        var result = trainer.Train(train, validation, new TrainOptions
+        ArgumentNullException.ThrowIfNull(optimizer);
+        return new TrainOptions
         {
             Epochs = recipe.Epochs,
             Monitor = "accuracy",
+            MonitorPhase = Phase.Validation,
             HigherIsBetter = true,
-            Patience = null,          // the cosine schedule needs its whole length; the best epoch is kept anyway
-            Scheduler = scheduler,
+            Patience = null,
+            Scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max: Math.Max(1, recipe.Epochs)),
             RunName = runName,
-            CheckpointRoot = checkpointRoot,
-            Log = log,
-            Progress = progress,
-        });
-        result.Best?.Restore(model);
-        return new ViTRun(result, losses, trainer, metrics);
+        };
     }
 }
-
-/// <summary>The outcome of <see cref="ViTTraining.Train"/>.</summary>
-/// <param name="Result">The trainer's history, best checkpoint and stop reason.</param>
-/// <param name="BatchLosses">Training loss of every batch, in order.</param>
-/// <param name="Trainer">The trainer (e.g. <c>Trainer.OneEpoch(Phase.Testing, testLoader)</c>).</param>
-/// <param name="Metrics">The metrics object the trainer filled last (after a test pass: the test confusion table).</param>
-public sealed record ViTRun(TrainResult Result, IReadOnlyList<double> BatchLosses, Trainer Trainer, ClassifierMetrics Metrics);

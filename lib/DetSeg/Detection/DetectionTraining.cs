@@ -5,9 +5,11 @@ using static TorchSharp.torch;
 namespace DetSeg.Detection;
 
 /// <summary>
-/// Glue between <see cref="YOLOv3"/>, <see cref="CustomYOLOv3Loss"/>, <see cref="MeanAveragePrecision"/> and the
-/// shared <see cref="Trainer"/>: the per-batch step and a test-set evaluation. Batches are MCDetection's
-/// [images [B x 3 x H x W], boxes [B x M x 4], labels [B x M]].
+/// Part 2's training recipe on the shared <see cref="Trainer"/>: <see cref="YOLOv3"/>, <see cref="CustomYOLOv3Loss"/>
+/// and <see cref="MeanAveragePrecision"/>, selection by validation <c>map50</c>. Like every task: <see cref="Step"/>,
+/// <see cref="DefaultOptions"/> and <see cref="CreateTrainer"/>; a test pass is
+/// <c>trainer.OneEpoch(Phase.Testing, testLoader)</c>, its table <c>trainer.Metrics.ToString()</c>.
+/// Batches are MCDetection's [images [B x 3 x H x W], boxes [B x M x 4], labels [B x M]].
 /// </summary>
 public static class DetectionTraining
 {
@@ -17,9 +19,13 @@ public static class DetectionTraining
     /// <summary>
     /// The trainer's step: forward, loss; outside training also NMS and a <paramref name="metrics"/> update
     /// (so the trainer can keep the best validation <c>map50</c>, fixing the course's inverted "best" rule).
+    /// The evaluation half syncs with the host (NMS's scan and mAP's matching run there): validation and testing only.
     /// </summary>
-    public static TrainingStep Step(YOLOv3 model, CustomYOLOv3Loss loss, MeanAveragePrecision? metrics = null, EvalSettings? eval = null)
+    public static TrainingStep Step(YOLOv3 model, CustomYOLOv3Loss loss, MeanAveragePrecision metrics, EvalSettings? eval = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(metrics);
         eval ??= new EvalSettings();
         return (batch, phase) =>
         {
@@ -27,41 +33,57 @@ public static class DetectionTraining
             var (images, boxes, labels) = (batch[0], batch[1], batch[2]);
             var pred = model.call(images);
             var l = loss.call(pred, (boxes, labels));
-            if (phase != Phase.Training && metrics is not null)
+            if (phase != Phase.Training)
                 using (no_grad())
+                {
+                    metrics.ImageSize ??= (images.shape[3], images.shape[2]);   // pixel areas for COCO's small/medium/large
                     metrics.Update(YOLOv3.Postprocess(pred.scores, pred.boxes, pred.logits, eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections), boxes, labels);
+                }
             return l;
         };
     }
 
     /// <summary>
-    /// Runs <paramref name="model"/> over <paramref name="loader"/> in eval mode and returns the filled evaluator,
-    /// its <see cref="MeanAveragePrecision.ImageSize"/> set from the first batch (pixel areas for COCO's summary).
+    /// A trainer for <paramref name="model"/> with <see cref="Step"/> and one <see cref="MeanAveragePrecision"/> over the
+    /// model's classes, shared by step and trainer: after a validation or test pass, <c>trainer.Metrics</c> holds its
+    /// detections (per-class AP, precision-recall curves).
     /// </summary>
-    public static MeanAveragePrecision Evaluate(YOLOv3 model, IEnumerable<Tensor[]> loader, EvalSettings? eval = null, Action<int>? onBatch = null)
+    /// <param name="model">The detector (already on <paramref name="device"/>).</param>
+    /// <param name="optimizer">Steps the trainable parameters; null for evaluation only.</param>
+    /// <param name="loss">The criterion, on the model's device.</param>
+    /// <param name="device">Where batches go (null: <see cref="Runtime.Device.Default"/>).</param>
+    /// <param name="eval">NMS settings of validation and test passes.</param>
+    public static Trainer<MeanAveragePrecision> CreateTrainer(YOLOv3 model, optim.Optimizer? optimizer, CustomYOLOv3Loss loss,
+        torch.Device? device = null, EvalSettings? eval = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
         eval ??= new EvalSettings();
         var metrics = new MeanAveragePrecision((int)model.NumClasses, eval.MaxDetections);
-        bool wasTraining = model.training;
-        model.eval();
-        try
+        return new(model, optimizer, Step(model, loss, metrics, eval), metrics, device);
+    }
+
+    /// <summary>
+    /// The defaults for MNIST clutter: best checkpoint by validation <c>map50</c>, no early stopping (the cosine
+    /// schedule needs its whole length; the best epoch is kept anyway), and the learning rate of
+    /// <paramref name="optimizer"/> cosine-decayed over <paramref name="epochs"/> to <paramref name="minLearningRateFactor"/> of it.
+    /// </summary>
+    /// <param name="optimizer">The trainer's optimizer: its current learning rate is the schedule's peak.</param>
+    /// <param name="epochs">Epochs to run.</param>
+    /// <param name="runName">Checkpoint folder name (null: in memory only).</param>
+    /// <param name="minLearningRateFactor">The last epochs' learning rate, as a share of the first.</param>
+    public static TrainOptions DefaultOptions(optim.Optimizer optimizer, int epochs, string? runName = null, double minLearningRateFactor = 0.05)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        double lr = optimizer.ParamGroups.First().LearningRate;
+        return new TrainOptions
         {
-            int i = 0;
-            using var _ = no_grad();
-            using var e = loader.GetEnumerator();
-            while (true)
-            {
-                using var scope = NewDisposeScope();
-                if (!e.MoveNext()) break;
-                var dev = model.anchors.device;
-                var batch = e.Current;
-                metrics.ImageSize ??= (batch[0].shape[3], batch[0].shape[2]);   // pixel areas for COCO's small/medium/large
-                using var det = model.Detect(batch[0].to(dev), eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections);
-                metrics.Update(det, batch[1], batch[2]);
-                onBatch?.Invoke(++i);
-            }
-        }
-        finally { model.train(wasTraining); }
-        return metrics;
+            Epochs = epochs,
+            Monitor = "map50",
+            MonitorPhase = Phase.Validation,
+            HigherIsBetter = true,
+            Patience = null,
+            Scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs, lr * minLearningRateFactor),
+            RunName = runName,
+        };
     }
 }

@@ -109,6 +109,24 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     /// <summary>The unweighted mean over classes of a metric.</summary>
     public double Mean(Metric metric) { using var v = Get(metric); return v.mean().item<double>(); }
 
+    /// <summary>
+    /// Top-1 accuracy: the share of samples whose prediction is their class (trace of the confusion matrix over the
+    /// total; 0 before any update). Not <see cref="Mean"/>(<see cref="Metric.Accuracy"/>), the course's per-class
+    /// one-vs-rest accuracy that counts true negatives and stays near 98 % even for a poor 10-class model; it equals
+    /// <see cref="Weighted"/>(<see cref="Metric.Recall"/>).
+    /// </summary>
+    public double Top1Accuracy
+    {
+        get
+        {
+            using var scope = NewDisposeScope();
+            return (TP.sum().to(float64) / Total.clamp(min: 1).to(float64)).item<double>();
+        }
+    }
+
+    /// <summary>Whether <see cref="Values"/> lists <c>iou_&lt;class&gt;</c> per class (default true; ten-class logs read better without).</summary>
+    public bool PerClassIoU { get; init; } = true;
+
     /// <summary>The frequency-weighted sum over classes of a metric (a convex combination when any sample was counted).</summary>
     public double Weighted(Metric metric) { using var v = Get(metric); using var f = Frequency; return (f * v).sum().item<double>(); }
 
@@ -122,17 +140,18 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     };
 
     /// <summary>
-    /// <c>mean_*</c> and <c>weighted_*</c> for every metric (course names, e.g. <c>mean_iou</c>), plus
-    /// <c>iou_&lt;class&gt;</c> per class.
+    /// <c>accuracy</c> (<see cref="Top1Accuracy"/>), <c>mean_*</c> and <c>weighted_*</c> for every metric (course names,
+    /// e.g. <c>mean_iou</c>), plus <c>iou_&lt;class&gt;</c> per class when <see cref="PerClassIoU"/> is set.
     /// </summary>
     public IReadOnlyDictionary<string, double> Values()
     {
-        var d = new Dictionary<string, double>();
+        var d = new Dictionary<string, double> { ["accuracy"] = Top1Accuracy };
         foreach (var m in All)
         {
             d["mean_" + NameOf(m)] = Mean(m);
             d["weighted_" + NameOf(m)] = Weighted(m);
         }
+        if (!PerClassIoU) return d;
         using var iou = IoU.cpu();
         for (int c = 0; c < NumClasses; c++) d[$"iou_{c}"] = iou[c].item<double>();
         return d;

@@ -20,14 +20,44 @@ public static class SegmentationLoss
     /// <exception cref="ArgumentException">Shapes disagree or there is the wrong number of weights.</exception>
     public static Tensor Compute(Tensor logits, Tensor masks, IReadOnlyList<double>? classWeights = null)
     {
+        CheckShapes(logits, masks);
+        using var weight = Weights(logits.shape[1], classWeights, logits.device, logits.dtype);
+        return ComputeWithWeight(logits, masks, weight);
+    }
+
+    /// <summary>
+    /// The same loss with the class weights already on the logits' device: what a training step calls, so that the
+    /// weights are uploaded once per run rather than once per batch.
+    /// </summary>
+    /// <param name="logits">[B x C x H x W] scores.</param>
+    /// <param name="masks">[B x H x W] int64 class indices, -1 to ignore.</param>
+    /// <param name="weight">[C] class weights (<see cref="Weights"/>).</param>
+    /// <exception cref="ArgumentException">Shapes disagree or there is the wrong number of weights.</exception>
+    public static Tensor ComputeWithWeight(Tensor logits, Tensor masks, Tensor weight)
+    {
+        CheckShapes(logits, masks);
+        if (weight.dim() != 1 || weight.shape[0] != logits.shape[1])
+            throw new ArgumentException($"SegmentationLoss: weight [{string.Join(", ", weight.shape)}] must be [C] for {logits.shape[1]} classes.", nameof(weight));
+        // cross_entropy takes [B x C x H x W] with [B x H x W] targets as they are: no permute, no flatten copy.
+        return nn.functional.cross_entropy(logits, masks.to(ScalarType.Int64), weight: weight, ignore_index: IgnoreIndex);
+    }
+
+    /// <summary>
+    /// The class weights as a [C] tensor on <paramref name="device"/>: <paramref name="classWeights"/>, or
+    /// <see cref="CourseWeights"/> when C is 2 and equal weights otherwise.
+    /// </summary>
+    /// <exception cref="ArgumentException">There is the wrong number of weights.</exception>
+    public static Tensor Weights(long numClasses, IReadOnlyList<double>? classWeights, Device device, ScalarType dtype = ScalarType.Float32)
+    {
+        classWeights ??= numClasses == 2 ? CourseWeights : Enumerable.Repeat(1.0, (int)numClasses).ToArray();
+        if (classWeights.Count != numClasses)
+            throw new ArgumentException($"SegmentationLoss: {classWeights.Count} class weights for {numClasses} classes.", nameof(classWeights));
+        return tensor(classWeights.Select(v => (float)v).ToArray(), device: device).to(dtype);
+    }
+
+    static void CheckShapes(Tensor logits, Tensor masks)
+    {
         if (logits.dim() != 4 || masks.dim() != 3 || logits.shape[0] != masks.shape[0] || logits.shape[2] != masks.shape[1] || logits.shape[3] != masks.shape[2])
             throw new ArgumentException($"SegmentationLoss: logits [{string.Join(", ", logits.shape)}] must be [B x C x H x W] and masks [{string.Join(", ", masks.shape)}] [B x H x W].");
-        long c = logits.shape[1];
-        classWeights ??= c == 2 ? CourseWeights : Enumerable.Repeat(1.0, (int)c).ToArray();
-        if (classWeights.Count != c)
-            throw new ArgumentException($"SegmentationLoss: {classWeights.Count} class weights for {c} classes.", nameof(classWeights));
-        using var weight = tensor(classWeights.Select(v => (float)v).ToArray(), device: logits.device).to(logits.dtype);
-        var flat = logits.permute(0, 2, 3, 1).flatten(0, -2); // [B·H·W x C]
-        return nn.functional.cross_entropy(flat, masks.flatten().to(ScalarType.Int64), weight: weight, ignore_index: IgnoreIndex);
     }
 }

@@ -9,33 +9,11 @@ namespace DetSeg.Segmentation;
 /// <summary>Part 1's figures, built with <see cref="Charts"/>: metric curves, prediction overlays, confusion heatmap.</summary>
 public static class SegmentationPlots
 {
-    /// <summary>The course's curve grid: loss and the mean metrics.</summary>
+    /// <summary>The course's curve grid for <see cref="TrainingPlots.Curves"/>: loss and the mean metrics.</summary>
     public static readonly string[] CourseCurves = ["loss", "mean_accuracy", "mean_iou", "mean_f1_score", "mean_recall", "mean_precision"];
 
     /// <summary>Class names of Penn-Fudan's semantic masks, plus the padding shown as its own colour.</summary>
     public static readonly string[] PennFudanClasses = ["background", "pedestrian", "padding"];
-
-    /// <summary>
-    /// One panel per metric (default <see cref="CourseCurves"/>), training vs validation per epoch, with a dashed
-    /// line at the best epoch.
-    /// </summary>
-    /// <exception cref="ArgumentException">The history is empty.</exception>
-    public static Figure Curves(TrainResult result, IReadOnlyList<string>? metrics = null, int columns = 3)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        if (result.History.Count == 0) throw new ArgumentException("The training result has no epochs to plot.", nameof(result));
-        metrics ??= CourseCurves;
-        var epochs = result.History.Select(h => (double)h.Epoch).ToArray();
-        var panels = metrics.Select(m =>
-        {
-            var series = new List<Series> { new("training", result.Series(Phase.Training, m), epochs) };
-            if (result.History.Any(h => h.Validation is not null))
-                series.Add(new Series("validation", result.Series(Phase.Validation, m), epochs));
-            return new Panel(m, series);
-        });
-        return Charts.LineGrid(panels, columns, title: $"Training curves (best: epoch {result.BestEpoch}, {result.Options.Monitor} = {result.BestValue:0.0000})",
-            xTitle: "epoch", markerX: result.BestEpoch >= 0 ? result.BestEpoch : null, markerLabel: "best");
-    }
 
     /// <summary>
     /// Image | ground truth | prediction for the items at <paramref name="indices"/> of a segmentation dataset

@@ -7,24 +7,34 @@ namespace DetSeg.Segmentation;
 
 /// <summary>
 /// Part 1's training recipe on the shared <see cref="Trainer"/>: the course's weighted, -1-ignoring loss,
-/// <see cref="ClassificationMetrics"/> over pixels, and selection by validation mean IoU.
+/// <see cref="ClassificationMetrics"/> over pixels, and selection by validation mean IoU. Like every task:
+/// <see cref="Step"/>, <see cref="DefaultOptions"/> and <see cref="CreateTrainer"/>; a test pass is
+/// <c>trainer.OneEpoch(Phase.Testing, testLoader)</c>, its table <c>trainer.Metrics.ToString()</c>.
 /// </summary>
 public static class SegmentationTraining
 {
     /// <summary>
     /// The per-batch step for batches <c>[images [B x 3 x H x W], masks [B x H x W] int64]</c>: forward,
     /// <see cref="SegmentationLoss"/>, and a metrics update with the arg-max prediction (-1 pixels ignored).
+    /// No host sync: the class weights go to the device once, on the first batch.
     /// </summary>
     public static TrainingStep Step(nn.Module<Tensor, Tensor> model, ClassificationMetrics metrics, IReadOnlyList<double>? classWeights = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metrics);
+        Tensor? weight = null;
         return (batch, phase) =>
         {
             if (batch.Length < 2)
                 throw new ArgumentException($"A segmentation batch is [images, masks]; got {batch.Length} tensor(s).");
             var logits = model.call(batch[0]); // [B x C x H x W]
-            var loss = SegmentationLoss.Compute(logits, batch[1], classWeights);
+            if (weight is null || weight.device_type != logits.device_type || weight.device_index != logits.device_index || weight.dtype != logits.dtype)
+            {
+                // Kept for the run: it must outlive the trainer's per-batch dispose scope.
+                weight?.Dispose();
+                weight = SegmentationLoss.Weights(logits.shape[1], classWeights, logits.device, logits.dtype).DetachFromDisposeScope();
+            }
+            var loss = SegmentationLoss.ComputeWithWeight(logits, batch[1], weight);
             using (torch.no_grad())
             {
                 var pred = logits.argmax(1); // [B x H x W]
@@ -34,10 +44,17 @@ public static class SegmentationTraining
         };
     }
 
-    /// <summary>A trainer for <paramref name="model"/> with <see cref="Step"/>; <paramref name="metrics"/> holds the last pass's confusion matrix.</summary>
-    public static Trainer CreateTrainer(nn.Module<Tensor, Tensor> model, optim.Optimizer? optimizer, ClassificationMetrics metrics,
-        torch.Device? device = null, IReadOnlyList<double>? classWeights = null) =>
-        new(model, optimizer, Step(model, metrics, classWeights), metrics, device);
+    /// <summary>
+    /// A trainer for <paramref name="model"/> with <see cref="Step"/> and one <see cref="ClassificationMetrics"/> over
+    /// <paramref name="numClasses"/> classes, shared by step and trainer: after a pass, <c>trainer.Metrics</c> holds
+    /// its confusion matrix.
+    /// </summary>
+    public static Trainer<ClassificationMetrics> CreateTrainer(nn.Module<Tensor, Tensor> model, optim.Optimizer? optimizer,
+        int numClasses = 2, torch.Device? device = null, IReadOnlyList<double>? classWeights = null)
+    {
+        var metrics = new ClassificationMetrics(numClasses);
+        return new(model, optimizer, Step(model, metrics, classWeights), metrics, device);
+    }
 
     /// <summary>
     /// The defaults for Penn-Fudan: best checkpoint by validation <c>mean_iou</c> (higher is better), patience 5,
@@ -54,19 +71,6 @@ public static class SegmentationTraining
         Epochs = epochs,
         RunName = runName,
     };
-
-    /// <summary>
-    /// The course's <c>one_epoch(phase, model, loader, device, optimizer)</c>: one pass, returning the epoch's
-    /// figures (loss, num_images, mean_/weighted_ metrics, iou_&lt;class&gt;) and the filled metrics object
-    /// (for its table: <c>metrics.ToString()</c>).
-    /// </summary>
-    public static (EpochResult Result, ClassificationMetrics Metrics) OneEpoch(Phase phase, nn.Module<Tensor, Tensor> model,
-        IEnumerable<Tensor[]> loader, torch.Device device, optim.Optimizer? optimizer = null, int numClasses = 2, IReadOnlyList<double>? classWeights = null)
-    {
-        var metrics = new ClassificationMetrics(numClasses);
-        var result = CreateTrainer(model, optimizer, metrics, device, classWeights).OneEpoch(phase, loader);
-        return (result, metrics);
-    }
 
     /// <summary>Arg-max masks for a batch of images, in eval mode without gradients: [B x 3 x H x W] to [B x H x W] int64.</summary>
     public static Tensor Predict(nn.Module<Tensor, Tensor> model, Tensor images)

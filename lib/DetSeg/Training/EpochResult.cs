@@ -8,6 +8,12 @@ namespace DetSeg.Training;
 /// <param name="NonFiniteLoss">A batch produced a NaN or infinite loss; the pass stopped there and the optimizer did not step on it.</param>
 public sealed record EpochResult(Phase Phase, int Epoch, IReadOnlyDictionary<string, double> Metrics, double Seconds, bool NonFiniteLoss = false)
 {
+    /// <summary>
+    /// Every training batch's loss, in order (empty outside <see cref="Phase.Training"/>): the trainer reads each loss
+    /// once for its NaN check anyway, so curves finer than one point per epoch cost no extra device sync.
+    /// </summary>
+    public IReadOnlyList<double> BatchLosses { get; init; } = [];
+
     /// <summary>The image-weighted mean loss of the pass.</summary>
     public double Loss => Metrics["loss"];
 

@@ -50,8 +50,8 @@ public sealed class TrainResult
     public double[] Series(Phase phase, string metric) => History.Select(h =>
         (phase == Phase.Training ? h.Train : h.Validation) is { } r && r.Metrics.TryGetValue(metric, out var v) ? v : double.NaN).ToArray();
 
-    /// <summary>All metric names seen in training or validation, in first-seen order.</summary>
-    public IReadOnlyList<string> MetricNames => History.SelectMany(h => h.Train.Metrics.Keys.Concat(h.Validation?.Metrics.Keys ?? [])).Distinct().ToList();
+    /// <summary>The loss of every training batch of every epoch, in order (<see cref="EpochResult.BatchLosses"/>).</summary>
+    public IReadOnlyList<double> BatchLosses => History.SelectMany(h => h.Train.BatchLosses).ToList();
 
     /// <summary>
     /// Prints the course's log of the run: per epoch every training and validation figure, the monitored value
@@ -108,6 +108,9 @@ public sealed class TrainResult
     {
         var o = new JsonObject { ["seconds"] = Math.Round(r.Seconds, 3), ["non_finite_loss"] = r.NonFiniteLoss };
         foreach (var (k, v) in Checkpoint.Finite(r.Metrics)) o[k] = JsonValue.Create(v);
+        // JSON has no NaN: a non-finite batch loss (the one that stopped a run) is stored as null.
+        if (r.BatchLosses.Count > 0)
+            o["batch_losses"] = new JsonArray(r.BatchLosses.Select(v => double.IsFinite(v) ? JsonValue.Create(v) : null).ToArray<JsonNode?>());
         return o;
     }
 
@@ -127,8 +130,9 @@ public sealed class TrainResult
     static EpochResult Parse(JsonNode n, Phase phase, int epoch)
     {
         var o = n.AsObject();
-        var metrics = Checkpoint.Unfinite(o.Where(kv => kv.Key is not "seconds" and not "non_finite_loss")
+        var metrics = Checkpoint.Unfinite(o.Where(kv => kv.Key is not "seconds" and not "non_finite_loss" and not "batch_losses")
             .ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value)));
-        return new EpochResult(phase, epoch, metrics, o["seconds"]!.GetValue<double>(), o["non_finite_loss"]!.GetValue<bool>());
+        var batchLosses = o["batch_losses"]?.AsArray().Select(v => v?.GetValue<double>() ?? double.NaN).ToArray() ?? [];
+        return new EpochResult(phase, epoch, metrics, o["seconds"]!.GetValue<double>(), o["non_finite_loss"]!.GetValue<bool>()) { BatchLosses = batchLosses };
     }
 }

@@ -40,7 +40,7 @@ public delegate Tensor TrainingStep(Tensor[] batch, Phase phase);
 /// // trainer.Resume(trainLoader, valLoader, sameOptions) continues from checkpoints/unet16/last.ckpt.
 /// </code>
 /// </example>
-public sealed class Trainer
+public class Trainer
 {
     /// <summary>The model; the trainer switches it between train and eval mode.</summary>
     public nn.Module Model { get; }
@@ -95,6 +95,7 @@ public sealed class Trainer
         Model.train(training);
         double lossSum = 0;
         long images = 0;
+        var batchLosses = new List<double>();
         int batches = 0;
         bool nonFinite = false;
         progress.Begin($"{phase} {epoch}", CountOf(loader));
@@ -116,7 +117,7 @@ public sealed class Trainer
                 if (training)
                 {
                     // Stop before backward: stepping on NaN gradients would destroy the weights we keep.
-                    if (nonFinite) { lossSum += value * n; images += n; break; }
+                    if (nonFinite) { lossSum += value * n; images += n; batchLosses.Add(value); break; }
                     Optimizer!.zero_grad();
                     loss.backward();
                     if (MaxGradNorm is double max) nn.utils.clip_grad_norm_(Model.parameters(), max);
@@ -125,13 +126,14 @@ public sealed class Trainer
                 lossSum += value * n;
                 images += n;
                 batches++;
+                if (training) batchLosses.Add(value);
                 progress.Update(batches, lossSum / images, clock.Elapsed);
             }
         }
         var metrics = new Dictionary<string, double> { ["loss"] = images > 0 ? lossSum / images : double.NaN };
         foreach (var (k, v) in Metrics.Values()) metrics[k] = v;
         metrics["num_images"] = images;
-        var result = new EpochResult(phase, epoch, metrics, clock.Elapsed.TotalSeconds, nonFinite);
+        var result = new EpochResult(phase, epoch, metrics, clock.Elapsed.TotalSeconds, nonFinite) { BatchLosses = batchLosses };
         progress.End(result.ToString());
         return result;
     }

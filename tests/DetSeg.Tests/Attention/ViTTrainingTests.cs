@@ -7,35 +7,67 @@ namespace DetSeg.Tests.Attention;
 public class ViTTrainingTests
 {
     [Fact]
-    public void ClassifierMetrics_TopOneAccuracy_FromLogits()
+    public void Step_UpdatesTopOneAccuracy_FromLogits()
     {
         // Hand computation: predictions (argmax) 0, 2, 1, 1 for labels 0, 1, 1, 2 → 2 of 4 correct.
-        using var metrics = new ClassifierMetrics(3);
+        var model = new VisionTransformer(new VisionTransformerConfig(EmbedDim: 8, HiddenDim: 8, NumHeads: 2, NumLayers: 1, NumClasses: 3));
+        var trainer = ViTTraining.CreateTrainer(model, null, CPU);
         var logits = tensor(new float[,] { { 5, 0, 0 }, { 0, 1, 2 }, { 0, 3, 1 }, { 1, 2, 0 } });
-        metrics.Update(logits, tensor(new long[] { 0, 1, 1, 2 }));
-        var values = metrics.Values();
+        trainer.Metrics.Update(logits.argmax(1), tensor(new long[] { 0, 1, 1, 2 }));
+        var values = trainer.Metrics.Values();
         Assert.Equal(0.5, values["accuracy"], 10);
-        // Recall per class: 1/1, 1/2, 0/1 → mean 0.5.
+        // Recall per class: 1/1, 1/2, 0/1 → mean 0.5; one-vs-rest accuracy per class 4/4, 2/4, 2/4 → mean 2/3.
         Assert.Equal(0.5, values["mean_recall"], 10);
-        metrics.Reset();
-        Assert.Equal(0.0, metrics.Accuracy);
-        Assert.Throws<ArgumentException>(() => metrics.Update(zeros(4, 2), zeros(4, dtype: int64)));
+        Assert.Equal(2.0 / 3, values["mean_accuracy"], 10);
+        Assert.DoesNotContain("iou_0", values.Keys);
+        trainer.Metrics.Reset();
+        Assert.Equal(0.0, trainer.Metrics.Top1Accuracy);
+        // A step with labels of the wrong length names both shapes.
+        var e = Assert.Throws<ArgumentException>(() => trainer.Step([zeros(4, 1, 28, 28), zeros(3, dtype: int64)], Phase.Validation));
+        Assert.Contains("[4 x 3]", e.Message);
     }
 
     [Fact]
-    public void Train_WithTheSharedTrainer_LearnsSeparableClasses_AndKeepsTheBestEpoch()
+    public void Optimizer_DecaysOnlyMatrices_NotBiasesNormsOrEmbeddings()
+    {
+        var config = new VisionTransformerConfig(EmbedDim: 8, HiddenDim: 16, NumHeads: 2, NumLayers: 1, NumClasses: 3);
+        var model = new VisionTransformer(config);
+        var (decay, noDecay) = ViTTraining.DecayGroups(model);
+        var names = model.named_parameters().ToDictionary(np => np.parameter.Handle, np => np.name);
+        Assert.Contains(noDecay, p => names[p.Handle] == "cls_token");
+        Assert.Contains(noDecay, p => names[p.Handle] == "pos_embedding");
+        Assert.All(decay, p => Assert.True(p.dim() >= 2, names[p.Handle]));
+        Assert.All(noDecay.Where(p => p.dim() >= 2), p => Assert.Contains(names[p.Handle], new[] { "cls_token", "pos_embedding" }));
+        Assert.Equal(model.parameters().Count(), decay.Count + noDecay.Count);
+
+        // One AdamW step on zero gradients moves nothing but the decay: decayed weights shrink by 1 - lr·wd exactly
+        // (0.1 · 0.5 → × 0.95), the others stay as they are.
+        var before = model.named_parameters().ToDictionary(np => np.name, np => np.parameter.detach().clone());
+        var optimizer = ViTTraining.CreateOptimizer(model, new ViTRecipe(LearningRate: 0.1, WeightDecay: 0.5));
+        optimizer.zero_grad();
+        model.parameters().Select(p => p.sum()).Aggregate((a, b) => a + b).mul(0.0).backward();
+        optimizer.step();
+        var decayed = decay.Select(p => names[p.Handle]).ToHashSet();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            var expected = decayed.Contains(name) ? before[name] * 0.95 : before[name];
+            Assert.True(allclose(p.detach(), expected, rtol: 1e-6, atol: 1e-7), name);
+        }
+    }
+
+    [Fact]
+    public void Trainer_LearnsSeparableClasses_AndKeepsTheBestEpoch()
     {
         // Two classes: faint noise, or faint noise with a bright centre square. Learnable in a few epochs by a tiny ViT.
-        manual_seed(3);
+        var g = new Generator(3);
         List<Tensor[]> Batches(int n)
         {
             var list = new List<Tensor[]>();
             for (int b = 0; b < n; b++)
             {
-                var labels = randint(0, 2, new long[] { 16 });
-                var images = rand(16, 1, 28, 28) * 0.2;
-                for (int i = 0; i < 16; i++)
-                    if (labels[i].item<long>() == 1) images[i, 0, 7..21, 7..21] += 1;
+                var labels = randint(0, 2, new long[] { 16 }, generator: g);
+                var images = rand(new long[] { 16, 1, 28, 28 }, generator: g) * 0.2;
+                images[.., .., 7..21, 7..21] += labels.to(float32).view(16, 1, 1, 1);
                 list.Add([images, labels]);
             }
             return list;
@@ -43,19 +75,24 @@ public class ViTTrainingTests
         var train = Batches(8);
         var val = Batches(2);
         var config = new VisionTransformerConfig(EmbedDim: 16, HiddenDim: 32, NumHeads: 2, NumLayers: 2, NumClasses: 2);
+        var recipe = new ViTRecipe(Epochs: 6, LearningRate: 3e-3);
         using var model = ViTTraining.CreateModel(config, seed: 0, device: CPU);
-        var run = ViTTraining.Train(model, train, val, new ViTRecipe(Epochs: 6, LearningRate: 3e-3), log: TextWriter.Null,
-                                    progress: Progress.None, device: CPU);
+        var optimizer = ViTTraining.CreateOptimizer(model, recipe);
+        var trainer = ViTTraining.CreateTrainer(model, optimizer, CPU);
+        var result = trainer.Train(train, val, ViTTraining.DefaultOptions(recipe, optimizer) with { Log = TextWriter.Null, Progress = Progress.None });
+        result.Best!.Restore(model);
 
-        Assert.Equal(6, run.Result.History.Count);
-        Assert.Equal(6 * 8, run.BatchLosses.Count);
-        Assert.True(run.Result.BestValue >= 0.95, $"best validation accuracy {run.Result.BestValue:P1}");
-        // The best epoch's weights are back in the model.
-        var test = run.Trainer.OneEpoch(Phase.Testing, val);
-        Assert.Equal(run.Result.BestValue, test["accuracy"], 6);
+        Assert.Equal(6, result.History.Count);
+        Assert.Equal(6 * 8, result.BatchLosses.Count);
+        Assert.Equal(result.History[0].Train.Loss, result.BatchLosses.Take(8).Average(), 5);   // equal batch sizes
+        Assert.True(result.BestValue >= 0.95, $"best validation accuracy {result.BestValue:P1}");
+        // The best epoch's weights are back in the model: the test pass on the validation batches repeats its accuracy.
+        var test = trainer.OneEpoch(Phase.Testing, val);
+        Assert.Equal(result.BestValue, test["accuracy"], 6);
+        Assert.Equal(32, trainer.Metrics.Total.item<long>());
         // The learning rate decayed along the cosine (no warm-up: epoch 0 runs at the peak).
-        Assert.Equal(3e-3, run.Result.History[0].LearningRate, 9);
-        Assert.True(run.Result.History[^1].LearningRate < 3e-4);
+        Assert.Equal(3e-3, result.History[0].LearningRate, 9);
+        Assert.True(result.History[^1].LearningRate < 3e-4);
     }
 
     [Fact]

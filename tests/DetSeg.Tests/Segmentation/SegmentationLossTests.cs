@@ -27,6 +27,22 @@ public class SegmentationLossTests
     }
 
     [Fact]
+    public void Compute_WithWeightsOnTheDevice_EqualsTheFlattenedPixelLoss()
+    {
+        // The [B x C x H x W] form must be the per-pixel weighted mean that the flattened [B·H·W x C] form computes.
+        var g = new Generator(5);
+        var logits = randn(new long[] { 2, 3, 4, 5 }, generator: g);
+        var masks = randint(-1, 3, new long[] { 2, 4, 5 }, generator: g);
+        double[] w = [0.5, 1.0, 3.0];
+        using var weight = SegmentationLoss.Weights(3, w, CPU);
+        var flat = nn.functional.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, 3), masks.flatten(), weight: weight, ignore_index: -1);
+        Assert.Equal(flat.item<float>(), SegmentationLoss.ComputeWithWeight(logits, masks, weight).item<float>(), 5);
+        Assert.Equal(flat.item<float>(), SegmentationLoss.Compute(logits, masks, w).item<float>(), 5);
+        var e = Assert.Throws<ArgumentException>(() => SegmentationLoss.ComputeWithWeight(logits, masks, SegmentationLoss.Weights(2, null, CPU)));
+        Assert.Contains("3 classes", e.Message);
+    }
+
+    [Fact]
     public void Compute_ShapeMismatch_NamesBothShapes()
     {
         var e = Assert.Throws<ArgumentException>(() => SegmentationLoss.Compute(zeros(2, 2, 4, 4), zeros(2, 5, 4, ScalarType.Int64)));
@@ -45,13 +61,22 @@ public class SegmentationLossTests
         masks[.., 0] = tensor(-1L); // first row is "padding"
         List<Tensor[]> loader = [[images[..2], masks[..2]], [images[2..], masks[2..]]];
         var opt = optim.Adam(model.parameters(), 1e-2);
-        var (train, _) = SegmentationTraining.OneEpoch(Phase.Training, model, loader, CPU, opt);
-        var (val, metrics) = SegmentationTraining.OneEpoch(Phase.Validation, model, loader, CPU);
+        var trainer = SegmentationTraining.CreateTrainer(model, opt, numClasses: 2, device: CPU);
+        var train = trainer.OneEpoch(Phase.Training, loader);
+        var val = trainer.OneEpoch(Phase.Validation, loader);
         Assert.Equal(4, val.NumImages);
         Assert.True(double.IsFinite(train.Loss));
         Assert.InRange(val["mean_iou"], 0.0, 1.0);
         // 4 images x 15 valid rows x 16 columns: the -1 row is not counted.
-        Assert.Equal(4 * 15 * 16, metrics.Total.item<long>());
+        Assert.Equal(4 * 15 * 16, trainer.Metrics.Total.item<long>());
+        // The loss the trainer reports is the loss of the same model computed by hand on the same batches.
+        model.eval();
+        using (no_grad())
+        {
+            double byHand = (SegmentationLoss.Compute(model.call(images[..2]), masks[..2]).item<float>() * 2
+                           + SegmentationLoss.Compute(model.call(images[2..]), masks[2..]).item<float>() * 2) / 4;
+            Assert.Equal(byHand, val.Loss, 5);
+        }
     }
 
     [Fact]

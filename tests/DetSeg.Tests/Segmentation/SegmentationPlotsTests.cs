@@ -23,10 +23,24 @@ public class SegmentationPlotsTests
         var history = Enumerable.Range(0, 3).Select(e => new EpochLog(e, R(Phase.Training, e, 0.1), R(Phase.Validation, e, 0.2), 1e-3, e == 1)).ToList();
         var ck = Checkpoint.Capture(nn.Linear(1, 1), null, 1, new Dictionary<string, double>(), new Dictionary<string, double> { ["best_value"] = 1.2 });
         var result = new TrainResult { History = history, Best = ck, StopReason = StopReason.Completed, StopMessage = "", Options = SegmentationTraining.DefaultOptions() };
-        var fig = SegmentationPlots.Curves(result);
+        var fig = TrainingPlots.Curves(result, SegmentationPlots.CourseCurves);
         Assert.Equal(12, fig.TraceCount); // 6 panels x (training, validation)
         Assert.Contains("epoch 1", fig.Title);
         Assert.Contains("\"best\"", fig.ToJson());
+    }
+
+    [Fact]
+    public void Curves_LeaveOutAPhaseThatNeverMeasuredAMetric_AndNameUnknownMetrics()
+    {
+        // mAP is NaN in training (not measured there): its panel gets the validation curve only.
+        static EpochResult D(Phase p, int e) => new(p, e, new Dictionary<string, double> { ["loss"] = 1.0 / (e + 1), ["map50"] = p == Phase.Training ? double.NaN : 0.1 * e }, 1.0);
+        var history = Enumerable.Range(0, 3).Select(e => new EpochLog(e, D(Phase.Training, e), D(Phase.Validation, e), 1e-3, true)).ToList();
+        var result = new TrainResult { History = history, Best = null, StopReason = StopReason.Completed, StopMessage = "", Options = SegmentationTraining.DefaultOptions() };
+        var fig = TrainingPlots.Curves(result, ["loss", "map50"], title: "detector");
+        Assert.Equal(3, fig.TraceCount); // loss: training + validation; map50: validation only
+        Assert.Equal("detector", fig.Title);
+        var e = Assert.Throws<ArgumentException>(() => TrainingPlots.Curves(result, ["mean_iou"]));
+        Assert.Contains("map50", e.Message);
     }
 
     [Fact]
