@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Training;
 
+[Collection(GlobalRng.Name)]
 public class TrainerTests : IDisposable
 {
     readonly string root = Path.Combine(Path.GetTempPath(), "detseg-trainer-" + Guid.NewGuid().ToString("N"));
