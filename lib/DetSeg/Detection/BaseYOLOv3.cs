@@ -58,6 +58,16 @@ public sealed class BaseYOLOv3 : nn.Module<Tensor, (Tensor y1, Tensor y2, Tensor
         RegisterComponents();
     }
 
+    /// <summary>
+    /// The upsampling of both <see cref="ConcatUnit"/>s: bilinear (the course's default) or nearest (darknet's
+    /// <c>[upsample]</c>, set by <see cref="DarknetWeights.Load"/> for the official weights).
+    /// </summary>
+    public InterpolationMode Upsampling
+    {
+        get => concat2.Mode;
+        set { concat2.Mode = value; concat1.Mode = value; }
+    }
+
     /// <summary>Every conv layer in darknet's file order, each with its BatchNorm (null for the three head output convs).</summary>
     public IEnumerable<(TorchSharp.Modules.Conv2d conv, TorchSharp.Modules.BatchNorm2d? bn)> DarknetLayers()
     {

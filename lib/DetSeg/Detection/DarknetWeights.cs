@@ -54,9 +54,15 @@ public static class DarknetWeights
     /// <paramref name="fileClasses"/> (80 for COCO), the three head output convs are skipped (transfer learning).
     /// The whole file is validated before any parameter changes: on error the model is untouched.
     /// </summary>
+    /// <param name="model">The model to fill.</param>
+    /// <param name="path">The <c>.weights</c> file.</param>
+    /// <param name="fileClasses">Classes of the file's heads (80 for COCO).</param>
+    /// <param name="upsampling">The <see cref="BaseYOLOv3.Upsampling"/> set after a successful load: nearest by default,
+    /// because darknet's <c>[upsample]</c> layer, which the official weights were trained with, is nearest-neighbour
+    /// (the course's bilinear blurs the coarse features the heads learned on); null keeps the model's mode.</param>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
     /// <exception cref="InvalidDataException">The file is too short or too long for the model (expected and actual float counts are stated).</exception>
-    public static Header Load(YOLOv3 model, string path, long fileClasses = 80)
+    public static Header Load(YOLOv3 model, string path, long fileClasses = 80, InterpolationMode? upsampling = InterpolationMode.Nearest)
     {
         if (!File.Exists(path)) throw new FileNotFoundException(MissingMessage(path), path);
         byte[] bytes = File.ReadAllBytes(path);
@@ -112,6 +118,7 @@ public static class DarknetWeights
                 target.copy_(value.to(target.dtype, target.device));
                 value.Dispose();
             }
+        if (upsampling is { } mode) model.yolo.Upsampling = mode;
         return new Header(major, minor, revision, seen);
     }
 

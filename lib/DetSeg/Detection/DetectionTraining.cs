@@ -35,7 +35,10 @@ public static class DetectionTraining
             var l = loss.call(pred, (boxes, labels));
             if (phase != Phase.Training)
                 using (no_grad())
+                {
+                    metrics.ImageSize ??= (images.shape[3], images.shape[2]);   // pixel areas for COCO's small/medium/large
                     metrics.Update(YOLOv3.Postprocess(pred.scores, pred.boxes, pred.logits, eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections), boxes, labels);
+                }
             return l;
         };
     }

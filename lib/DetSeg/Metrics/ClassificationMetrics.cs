@@ -146,20 +146,37 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
         return d;
     }
 
-    // Rows: classes, then Mean and Weighted; columns: All. Moved to the host once.
+    // Rows: classes, then Mean and Weighted; columns: All. The course divides its int64 counts in torch's default
+    // float32 and prints float(x) * 100 rounded to 2 decimals, so a ratio on a decimal tie (F1 = 113/160 =
+    // 70.625 %) prints from its float32 value (0.706250011920929 -> 70.63 %), not from float64 (70.62 %).
     double[,] Table()
     {
+        using var scope = NewDisposeScope();
+        Tensor Ratio32(Tensor num, Tensor den) => num.to(float32) / den.clamp(min: 1).to(float32);
+        Tensor tp = TP, fn = FN, fp = FP, tn = TN, count = tp + fn;
+        var frequency = Ratio32(count, count.sum());
         var t = new double[NumClasses + 2, All.Length];
         for (int j = 0; j < All.Length; j++)
         {
-            using var v = Get(All[j]).cpu();
-            var values = v.data<double>().ToArray();
+            var v = All[j] switch
+            {
+                Metric.Accuracy => Ratio32(tp + tn, count.sum()),
+                Metric.Recall => Ratio32(tp, tp + fn),
+                Metric.Precision => Ratio32(tp, tp + fp),
+                Metric.F1Score => Ratio32(2 * tp, 2 * tp + fp + fn),
+                Metric.IoU => Ratio32(tp, tp + fp + fn),
+                _ => throw new InvalidOperationException(All[j].ToString()),
+            };
+            var values = v.cpu().data<float>().ToArray();
             for (int i = 0; i < NumClasses; i++) t[i, j] = values[i];
-            t[NumClasses, j] = Mean(All[j]);
-            t[NumClasses + 1, j] = Weighted(All[j]);
+            t[NumClasses, j] = v.mean().cpu().item<float>();
+            t[NumClasses + 1, j] = (frequency * v).sum().cpu().item<float>();
         }
         return t;
     }
+
+    // the course's perc: f'{float(x) * 100:.2f}%' (the product in float64, Python's half-even rounding)
+    static string Percent(double x) => PyFormat.Fixed(x * 100, 2) + "%";
 
     /// <summary>The course's table: one row per class, then Mean and Weighted, in percent.</summary>
     public override string ToString() => ToString(null);
@@ -168,7 +185,7 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     public string ToString(IReadOnlyList<string>? classNames)
     {
         var t = Table();
-        static string Perc(double x) => (x * 100).ToString("F2", CultureInfo.InvariantCulture).PadLeft(7) + "%";
+        static string Perc(double x) => Percent(x).PadLeft(8);
         var sb = new StringBuilder("   Class  " + string.Join(' ', All.Select(m => NameOf(m).PadLeft(7))));
         sb.Append('\n').Append('-', 53);
         for (int i = 0; i < NumClasses; i++)
@@ -183,7 +200,7 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     public string ToHtml(IReadOnlyList<string>? classNames = null)
     {
         var t = Table();
-        static string Cell(double x) => (x * 100).ToString("F2", CultureInfo.InvariantCulture) + "%";
+        static string Cell(double x) => Percent(x);
         var sb = new StringBuilder("<table class=\"detseg-metrics\"><thead><tr><th>Class</th>");
         foreach (var m in All) sb.Append("<th>").Append(NameOf(m)).Append("</th>");
         sb.Append("</tr></thead><tbody>");

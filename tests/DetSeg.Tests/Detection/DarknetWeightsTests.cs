@@ -47,8 +47,11 @@ public class DarknetWeightsTests
         DarknetWeights.Save(a, path);
         Assert.Equal(20 + 4 * DarknetWeights.ExpectedFloats(a), new FileInfo(path).Length);
         var b = RandomModel(80, 2);
+        Assert.Equal(InterpolationMode.Bilinear, b.yolo.Upsampling);    // the course's default
         var header = DarknetWeights.Load(b, path);
         Assert.Equal(new DarknetWeights.Header(0, 2, 0, 0), header);
+        Assert.Equal(InterpolationMode.Nearest, b.yolo.Upsampling);     // darknet weights bring darknet's upsampling
+        a.yolo.Upsampling = InterpolationMode.Nearest;
         var sa = State(a); var sb = State(b);
         foreach (var (k, v) in sa) Assert.True(v.equal(sb[k]).all().item<bool>(), k);
         var x = rand(1, 3, 64, 64);
@@ -57,6 +60,44 @@ public class DarknetWeightsTests
         Assert.True(da.Boxes.equal(db.Boxes).all().item<bool>());
         Assert.True(da.Labels.equal(db.Labels).all().item<bool>());
         Assert.Empty(Directory.GetFiles(dir, "*.tmp-*"));
+    }
+
+    [Fact]
+    public void Load_UpsamplingNull_KeepsTheModelsMode_AndAFailedLoadChangesNothing()
+    {
+        string dir = TestPaths.NewTempDir(), path = Path.Combine(dir, "w.weights");
+        DarknetWeights.Save(RandomModel(80, 5), path);
+        var keep = RandomModel(80, 6);
+        DarknetWeights.Load(keep, path, upsampling: null);
+        Assert.Equal(InterpolationMode.Bilinear, keep.yolo.Upsampling);
+        File.WriteAllBytes(path, File.ReadAllBytes(path)[..^4]);
+        var failed = RandomModel(80, 7);
+        Assert.Throws<InvalidDataException>(() => DarknetWeights.Load(failed, path));
+        Assert.Equal(InterpolationMode.Bilinear, failed.yolo.Upsampling);
+    }
+
+    // darknet's [upsample] (stride 2): out[c, y, x] = in[c, y / 2, x / 2], each value copied into a 2 x 2 block.
+    [Fact]
+    public void ConcatUnit_Nearest_IsDarknetsUpsample_BilinearStaysTheDefault()
+    {
+        manual_seed(3);
+        var unit = new ConcatUnit(4);
+        unit.eval();
+        Assert.Equal(InterpolationMode.Bilinear, unit.Mode);
+        var x = randn(2, 4, 3, 3); var skip = randn(2, 5, 6, 6);
+        using var _ = no_grad();
+        var reduced = unit.net.call(x);                                             // [2 x 2 x 3 x 3]
+        unit.Mode = InterpolationMode.Nearest;
+        var y = unit.call(x, skip);                                                 // [2 x (2 + 5) x 6 x 6]
+        Assert.Equal(new long[] { 2, 7, 6, 6 }, y.shape);
+        var expected = reduced.repeat_interleave(2, 2).repeat_interleave(2, 3);
+        Assert.True(y[.., ..2].equal(expected).all().item<bool>());
+        Assert.True(y[.., 2..].equal(skip).all().item<bool>());
+        unit.Mode = InterpolationMode.Bilinear;                                     // align_corners: corners kept, inside blended
+        var yb = unit.call(x, skip)[.., ..2];
+        Assert.True(yb[.., .., 0, 0].allclose(reduced[.., .., 0, 0]));
+        Assert.False(yb.allclose(expected));
+        Assert.Throws<ArgumentException>(() => unit.Mode = InterpolationMode.Bicubic);
     }
 
     [Fact]

@@ -90,6 +90,85 @@ public class MeanAveragePrecisionTests
         Assert.Equal(new[] { true, false }, found);
     }
 
+    // COCO's IoU thresholds come from linspace: the 8th is exactly 0.85, so an integer box with IoU 170/200 = 0.85
+    // matches there (0.5 + 0.05·7 = 0.8500000000000001 would not). It fails at 0.9 and 0.95: AP@.5:.95 = 8/10.
+    [Fact]
+    public void IouExactlyOnThreshold_MatchesAsCoco()
+    {
+        var m = new MeanAveragePrecision(1);
+        Add(m, new[] { .9f }, new float[,] { { 8.5f, 5, 17, 10 } }, new long[] { 0 }, new float[,] { { 10, 5, 20, 10 } }, new long[] { 0 });
+        Assert.Equal(0.85, MeanAveragePrecision.IouThresholds[7]);
+        Assert.Equal(1.0, m.AveragePrecision(0, MeanAveragePrecision.IouThresholds[7]), 12);
+        Assert.Equal(0.0, m.AveragePrecision(0, MeanAveragePrecision.IouThresholds[8]), 12);
+        Assert.Equal(0.8, m.Map50To95, 12);
+    }
+
+    // 20 true boxes, 7 found first, then 13 false positives: recall tops out at 7/20 = 0.35 (the double just below
+    // 0.35), which is under COCO's recall threshold 35·0.01 = 0.35000000000000003. COCO's precision is 1 at
+    // thresholds 0 … 0.34 and 0 from 0.35 on: AP = 35/101 (with r/100 it would be 36/101).
+    [Fact]
+    public void RecallJustBelowTheLinspaceThreshold_CountsAsCoco()
+    {
+        var m = new MeanAveragePrecision(1);
+        for (int i = 0; i < 20; i++)
+        {
+            float c = 10 + 30 * i;
+            bool found = i < 7;
+            Add(m, new[] { found ? .9f : .1f }, new float[,] { { found ? c : c + 1000, 50, 20, 20 } }, new long[] { 0 },
+                new float[,] { { c, 50, 20, 20 } }, new long[] { 0 });
+        }
+        Assert.Equal(35.0 / 101, m.Map50, 12);
+    }
+
+    // COCO keeps the 100 best detections per image *and class*: 100 confident false positives of class 0 do not
+    // push out the one (lower-scored) true positive of class 1.
+    [Fact]
+    public void MaxDetections_ArePerImageAndClass()
+    {
+        var m = new MeanAveragePrecision(2);
+        var scores = Enumerable.Repeat(.9f, 100).Append(.5f).ToArray();
+        var boxes = new float[101, 4];
+        for (int i = 0; i < 100; i++) { boxes[i, 0] = 500 + i; boxes[i, 1] = 500; boxes[i, 2] = 4; boxes[i, 3] = 4; }
+        boxes[100, 0] = 50; boxes[100, 1] = 50; boxes[100, 2] = 20; boxes[100, 3] = 20;
+        var labels = Enumerable.Repeat(0L, 100).Append(1L).ToArray();
+        Add(m, scores, boxes, labels, new float[,] { { 50, 50, 20, 20 }, { 200, 200, 20, 20 } }, new long[] { 1, 0 });
+        Assert.Equal(new[] { 0.0, 1.0 }, m.PerClassAP(0.5), new Tol());   // COCO's precision is tp / (tp + fp + 2.2e-16): 1 - 1e-16
+        Assert.Equal(0.5, m.Map50, 12);
+        // a 101st detection of one class in one image does not count
+        var crowded = new MeanAveragePrecision(1);
+        labels = Enumerable.Repeat(0L, 101).ToArray();
+        Add(crowded, scores, boxes, labels, new float[,] { { 50, 50, 20, 20 } }, new long[] { 0 });
+        Assert.Equal(0.0, crowded.Map50, 12);
+        var wider = new MeanAveragePrecision(1, maxDetections: 101);
+        Add(wider, scores, boxes, labels, new float[,] { { 50, 50, 20, 20 } }, new long[] { 0 });
+        Assert.Equal(1.0 / 101, wider.Map50, 12);   // recall 1 only after 100 false positives: precision 1/101 at every threshold
+    }
+
+    // Summary: COCO's twelve names and lines; areas in pixels through ImageSize (a 0.25 x 0.25 box of a 256-pixel
+    // image is 64 x 64 = 4096 px², medium); nothing small or large: −1 as COCO.
+    [Fact]
+    public void Summary_GivesCocosTwelveNumbers()
+    {
+        var m = new MeanAveragePrecision(1) { ImageSize = (256, 256) };
+        Add(m, new[] { .9f, .8f }, new float[,] { { .5f, .5f, .25f, .25f }, { .2f, .2f, .1f, .1f } }, new long[] { 0, 0 },
+            new float[,] { { .5f, .5f, .25f, .25f } }, new long[] { 0 });
+        var s = m.Summary();
+        Assert.Equal(new[] { "AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl" }, s.Entries.Select(e => e.Name));
+        // the medium detection matches at every threshold; the small one (25.6 px wide) is a false positive after it
+        Assert.Equal(new[] { 1.0, 1, 1, -1, 1, -1, 1, 1, 1, -1, 1, -1 }, s.Stats, new Tol());
+        Assert.Equal(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000", s.Entries[0].ToString());
+        Assert.Equal(" Average Precision  (AP) @[ IoU=0.50      | area=   all | maxDets=100 ] = 1.000", s.Entries[1].ToString());
+        Assert.Equal(" Average Precision  (AP) @[ IoU=0.50:0.95 | area= small | maxDets=100 ] = -1.000", s.Entries[3].ToString());
+        Assert.Equal(" Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ] = 1.000", s.Entries[6].ToString());
+        Assert.Equal(12, s.ToString().Split('\n').Length);
+        Assert.Equal(1.0, s["APm"], 12);
+        Assert.Throws<KeyNotFoundException>(() => s["mAP"]);
+        // without the image size the same boxes are fractions of a pixel: all small
+        m.ImageSize = null;
+        Assert.Equal(1.0, m.Summary()["APs"], 12);
+        Assert.Equal(-1.0, m.Summary()["APm"]);
+    }
+
     sealed class Tol : IEqualityComparer<double>
     {
         public bool Equals(double a, double b) => Math.Abs(a - b) < 1e-9;

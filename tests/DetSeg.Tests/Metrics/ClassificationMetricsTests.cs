@@ -94,6 +94,34 @@ public class ClassificationMetricsTests
         Assert.Contains("<td>Cat</td>", m.ToHtml(["Cat", "Dog", "Horse"]));
     }
 
+    // The course divides in float32 and prints float(x) * 100 with Python's '.2f': F1 = 226/320 = 70.625 % exactly,
+    // whose float32 is 0.706250011920929 and prints 70.63 % (float64 0.70625 prints 70.62 %). Expected cells:
+    // numpy float32 divisions printed by Python 3.
+    [Fact]
+    public void ToString_PrintsFromFloat32LikeTheCourse_OnADecimalTie()
+    {
+        using var m = new ClassificationMetrics(2);
+        var (p, t) = Samples(new long[,] { { 113, 41 }, { 53, 100 } });   // class 0: tp 113, fn 41, fp 53
+        m.Update(p, t);
+        var rows = m.ToString().Split('\n');
+        Assert.Equal("       0   69.38%   73.38%   68.07%   70.63%   54.59%", rows[2]);
+        Assert.Contains("<td style=\"text-align:right\">70.63%</td>", m.ToHtml());
+        Assert.Equal(226.0 / 320, m.Get(Metric.F1Score)[0].item<double>(), 15);   // the values themselves stay float64
+    }
+
+    [Theory]
+    [InlineData(0.125, 2, "0.12")]          // exact binary ties round half to even, as Python
+    [InlineData(3.125, 2, "3.12")]
+    [InlineData(0.0625, 3, "0.062")]
+    [InlineData(70.62500119209290, 2, "70.63")]
+    [InlineData(-0.001, 2, "-0.00")]
+    [InlineData(2.5, 0, "2")]
+    [InlineData(1e-7, 3, "0.000")]
+    [InlineData(123.456, 1, "123.5")]
+    [InlineData(double.NaN, 2, "nan")]
+    public void PyFormat_Fixed_MatchesPythonsFormat(double value, int decimals, string python) =>
+        Assert.Equal(python, PyFormat.Fixed(value, decimals));
+
     [Fact]
     public void Update_IgnoresTargetsOutsideClassRange()
     {
