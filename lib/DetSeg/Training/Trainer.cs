@@ -20,25 +20,20 @@ public delegate Tensor TrainingStep(Tensor[] batch, Phase phase);
 /// atomic checkpoints, exact resume and live progress.
 /// </summary>
 /// <example>
+/// Each task wraps this class the same way — <c>Step</c>, <c>DefaultOptions</c>, <c>CreateTrainer</c> (see
+/// <c>SegmentationTraining</c>, <c>DetectionTraining</c>, <c>ViTTraining</c>):
 /// <code>
 /// var model = new SemanticSegmentor(3, 2, width: 16).to(device);
 /// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
-/// var metrics = new ClassificationMetrics(2);                    // any IMetricSet
-/// var trainer = new Trainer(model, optimizer, (batch, phase) =>
-/// {
-///     var logits = model.call(batch[0]);                         // [B x C x H x W]
-///     metrics.Update(logits.argmax(1), batch[1]);                 // ignores -1 pixels
-///     return SegmentationLoss.Compute(logits, batch[1]);         // scalar
-/// }, metrics, device);
-/// var result = trainer.Train(trainLoader, valLoader, new TrainOptions
-/// {
-///     Monitor = "mean_iou", HigherIsBetter = true, Patience = 5, Epochs = 30, RunName = "unet16",
-/// });
+/// var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
+/// var result = trainer.Train(trainLoader, valLoader, SegmentationTraining.DefaultOptions(runName: "unet16"));
 /// result.Best!.Restore(model);                                   // best weights, not the last
 /// var test = trainer.OneEpoch(Phase.Testing, testLoader);        // test["mean_iou"], test.Loss
+/// Console.WriteLine(trainer.Metrics);                            // the test pass's table
 /// // after a crash or kernel restart: rebuild model, optimizer and trainer, then
 /// // trainer.Resume(trainLoader, valLoader, sameOptions) continues from checkpoints/unet16/last.ckpt.
 /// </code>
+/// A step of one's own: <c>new Trainer(model, optimizer, (batch, phase) => { …; metrics.Update(…); return loss; }, metrics, device)</c>.
 /// </example>
 public class Trainer
 {
@@ -281,8 +276,6 @@ public class Trainer
         log.WriteLine(message);
         log.Flush();
         var result = new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = message, Options = o };
-        // The run is over: drop the garbage of the per-epoch snapshots now rather than hold it in the process for later.
-        GC.Collect();
         if (o.RunDirectory is string run)
             WriteAtomic(Path.Combine(run, "metrics.json"), result.ToJson());
         return result;
