@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using DetSeg.Runtime;
 
 namespace DetSeg.Notebooks;
 

@@ -22,8 +22,9 @@ public sealed record PennFudanItem(string Name, Tensor Image, Tensor Mask) : IDi
 
 /// <summary>
 /// The Penn-Fudan pedestrian dataset (170 images): <c>PNGImages/*.png</c> sorted by name, each with
-/// <c>PedMasks/&lt;name&gt;_mask.png</c>. Masks may be 8-bit gray or palette PNGs; the stored ids are returned
-/// either way. Files are checked before decoding: a truncated PNG, a size mismatch or an image above
+/// <c>PedMasks/&lt;name&gt;_mask.png</c>. Masks may be gray (8 or 16 bits, with or without alpha) or palette PNGs;
+/// the stored ids are returned either way. Files are checked before decoding: a truncated PNG, a chunk whose CRC
+/// fails, image data that does not inflate to exactly the image's size, a size mismatch or an image above
 /// <see cref="MaxPixels"/> raises an <see cref="InvalidDataException"/> naming the file.
 /// </summary>
 public sealed class PennFudan : IDataset<PennFudanItem>
@@ -91,7 +92,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         {
             string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
             string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
-            var (imageBytes, imageHeader) = ReadChecked(imageFile);
+            var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
             var (maskBytes, maskHeader) = ReadChecked(maskFile);
             CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
             var image = DecodeRgb(imageBytes, imageFile);
@@ -121,14 +122,27 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             throw new InvalidDataException($"{name}: image {imageFile} is {image.Width} x {image.Height} but mask {maskFile} is {mask.Width} x {mask.Height} (width x height).");
     }
 
-    (byte[] Bytes, PngHeader Header) ReadChecked(string path)
+    // Files whose image data passed Png.Verify in this process, by path, length and write time: an epoch re-reads
+    // every image, and the full check (CRCs, a second inflate) would cost about half a decode each time.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), PngHeader> Verified = new();
+
+    /// <summary>Reads a PNG and checks its structure and CRCs; with <paramref name="verifyImageData"/>, its image data
+    /// too (once per file version and process), which ImageSharp decodes without noticing missing rows.</summary>
+    (byte[] Bytes, PngHeader Header) ReadChecked(string path, bool verifyImageData = false)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
         var bytes = File.ReadAllBytes(path);
-        return (bytes, Png.Inspect(bytes, path, MaxPixels));
+        if (!verifyImageData) return (bytes, Png.Inspect(bytes, path, MaxPixels));
+        var key = (path, (long)bytes.Length, info.LastWriteTimeUtc);
+        if (Verified.TryGetValue(key, out var known) && (long)known.Width * known.Height <= MaxPixels) return (bytes, known);
+        var header = Png.Verify(bytes, path, MaxPixels);
+        Verified[key] = header;
+        return (bytes, header);
     }
 
-    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives).</summary>
+    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives); its image data must have
+    /// passed <see cref="Png.Verify"/> (ImageSharp fills in missing rows without a word).</summary>
     internal static Tensor DecodeRgb(byte[] bytes, string path)
     {
         try
@@ -149,7 +163,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     /// (ImageSharp would turn palette indices into colours).</summary>
     internal static Tensor DecodeMask(byte[] bytes, string path, PngHeader header)
     {
-        if (header.ColorType is 0 or 3 && !header.Interlaced)
+        if (header.ColorType is 0 or 3 or 4 && !header.Interlaced)
         {
             var ids = Png.ReadIndices(bytes, path, long.MaxValue, out _);
             using var t = tensor(ids, [header.Height, header.Width]);
@@ -157,9 +171,13 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         }
         if (header.ColorType == 3)
             throw new InvalidDataException($"{path}: interlaced palette masks are not supported; re-save it without interlacing.");
+        // ImageSharp's 8-bit conversion would divide 16-bit ids by 257 (ids 1..256 all become 0).
+        if (header.BitDepth == 16)
+            throw new InvalidDataException($"{path}: 16-bit {(header.Interlaced ? "interlaced" : $"color type {header.ColorType}")} masks are not supported (their ids would be scaled to 8 bits); save the mask as a non-interlaced gray PNG.");
+        Png.CheckImageData(bytes, path, header);
         try
         {
-            // Gray with alpha, RGB or interlaced gray: ids survive as gray levels.
+            // RGB, RGBA or interlaced gray: ids survive as gray levels.
             using var img = Image.Load<L8>(bytes);
             var pixels = new byte[img.Width * img.Height];
             img.CopyPixelDataTo(pixels);
@@ -197,24 +215,53 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         return (mean, std);
     }
 
-    static void DownloadTo(string root)
+    /// <summary>Downloads (md5-checked, resumable) and extracts the archive so that <paramref name="root"/> holds the dataset.</summary>
+    /// <exception cref="InvalidDataException">The archive is not a readable zip or lacks PennFudanPed/PNGImages; it is
+    /// deleted (the next call downloads it again) and the message names it.</exception>
+    internal static void DownloadTo(string root, IReadOnlyList<string>? urls = null, string? md5 = Md5, TextWriter? progress = null)
     {
         string parent = Path.GetDirectoryName(root)!;
         Directory.CreateDirectory(parent);
-        string zip = Download.EnsureFile(Path.Combine(parent, "PennFudanPed.zip"), [Url], Md5);
-        string staging = Path.Combine(parent, $".PennFudanPed-extract-{Guid.NewGuid():N}");
+        RemoveStaleExtractions(parent);
+        string zip = Download.EnsureFile(Path.Combine(parent, "PennFudanPed.zip"), urls ?? [Url], md5, progress);
+        string staging = Path.Combine(parent, $"{ExtractTag}{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            ZipFile.ExtractToDirectory(zip, staging);
+            try
+            {
+                ZipFile.ExtractToDirectory(zip, staging);
+            }
+            catch (InvalidDataException e)
+            {
+                File.Delete(zip);
+                throw new InvalidDataException($"{zip} is not a readable zip archive ({e.Message}). It was deleted; the next run downloads it again.", e);
+            }
             string extracted = Path.Combine(staging, "PennFudanPed");
             if (!Directory.Exists(Path.Combine(extracted, "PNGImages")))
-                throw new InvalidDataException($"{zip}: the archive has no PennFudanPed/PNGImages folder.");
+            {
+                File.Delete(zip);
+                throw new InvalidDataException($"{zip}: the archive has no PennFudanPed/PNGImages folder. It was deleted; the next run downloads it again.");
+            }
             if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any()) Directory.Delete(root);
             Directory.Move(extracted, root);  // atomic on one file system: never a half-extracted dataset
         }
         finally
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    const string ExtractTag = ".PennFudanPed-extract-";
+
+    /// <summary>Deletes staging folders of extractions whose process was killed (named with its process id).</summary>
+    static void RemoveStaleExtractions(string parent)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(parent, ExtractTag + "*"))
+        {
+            var rest = Path.GetFileName(dir)[ExtractTag.Length..];
+            int dash = rest.IndexOf('-');
+            if (dash > 0 && int.TryParse(rest.AsSpan(0, dash), out int pid) && !Runtime.AtomicFile.IsAlive(pid))
+                Directory.Delete(dir, recursive: true);
         }
     }
 

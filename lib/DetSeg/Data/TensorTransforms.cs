@@ -102,7 +102,7 @@ public static class TensorTransforms
         var weight = k2.expand(c, 1, kernelSize, kernelSize).to(image.dtype);     // [C x 1 x k x k]
         int p = kernelSize / 2;
         var padded = nn.functional.pad(x4, [p, p, p, p], PaddingModes.Reflect);
-        var y = nn.functional.conv2d(padded, weight, groups: c);
+        var y = DetSeg.Runtime.ConvGuard.Conv2d(padded, weight, groups: c);     // one channel per group: oneDNN is unsafe
         return (batched ? y : y.squeeze(0)).MoveToOuterDisposeScope();
     }
 }

@@ -23,6 +23,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
         bn = nn.BatchNorm2d(outChannels);
         act = nn.LeakyReLU(0.1, inplace: true);
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <inheritdoc/>

@@ -128,38 +128,30 @@ public static class DarknetWeights
     /// </summary>
     public static void Save(YOLOv3 model, string path)
     {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Guid.NewGuid():N}";
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            using (var w = new BinaryWriter(fs))
+            using var w = new BinaryWriter(fs, System.Text.Encoding.UTF8, leaveOpen: true);
+            w.Write(0); w.Write(2); w.Write(0); w.Write(0L);
+            long k = model.anchors.shape[1];
+            void Put(Tensor t)
             {
-                w.Write(0); w.Write(2); w.Write(0); w.Write(0L);
-                long k = model.anchors.shape[1];
-                void Put(Tensor t)
+                using var c = t.detach().to(float32).cpu().contiguous();
+                w.Write(MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()));
+            }
+            using var _ = no_grad();
+            foreach (var (conv, bn) in model.yolo.DarknetLayers())
+            {
+                if (bn is not null)
                 {
-                    using var c = t.detach().to(float32).cpu().contiguous();
-                    w.Write(MemoryMarshal.AsBytes(c.data<float>().ToArray().AsSpan()));
+                    Put(bn.bias!); Put(bn.weight!); Put(bn.running_mean!); Put(bn.running_var!); Put(conv.weight!);
                 }
-                using var _ = no_grad();
-                foreach (var (conv, bn) in model.yolo.DarknetLayers())
+                else
                 {
-                    if (bn is not null)
-                    {
-                        Put(bn.bias!); Put(bn.weight!); Put(bn.running_mean!); Put(bn.running_var!); Put(conv.weight!);
-                    }
-                    else
-                    {
-                        var inverse = HeadOrder(k, model.NumClasses).argsort(0, false);
-                        Put(conv.bias!.index(inverse.to(conv.bias!.device))); Put(conv.weight!.index(inverse.to(conv.weight!.device)));
-                    }
+                    var inverse = HeadOrder(k, model.NumClasses).argsort(0, false);
+                    Put(conv.bias!.index(inverse.to(conv.bias!.device))); Put(conv.weight!.index(inverse.to(conv.weight!.device)));
                 }
             }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
+        });
     }
 
     /// <summary>

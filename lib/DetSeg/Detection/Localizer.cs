@@ -27,6 +27,7 @@ public sealed class Localizer : nn.Module<Tensor, (Tensor logits, Tensor boxes)>
         classifier = nn.Sequential(nn.Linear(64 * 4 * 4, 128), nn.ReLU(inplace: true), nn.Linear(128, numClasses));
         regressor = nn.Sequential(nn.Linear(64 * 4 * 4, 128), nn.ReLU(inplace: true), nn.Linear(128, 4)); // a box needs 4 values
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <inheritdoc/>

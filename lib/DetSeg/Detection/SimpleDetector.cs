@@ -28,6 +28,7 @@ public sealed class SimpleDetector : nn.Module<Tensor, (Tensor y1, Tensor y2, Te
         pred3 = nn.Conv2d(1024, outChannels, 3, padding: 1);
         spreadDim = new SpreadDim(new[] { 1 + 4 + numClasses }, dim: 1);
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <inheritdoc/>

@@ -20,6 +20,7 @@ public sealed class YoloHead : nn.Module<Tensor, Tensor>
         conv = new ConvBlock(inChannels, midChannels);
         pred = nn.Conv2d(midChannels, (1 + 4 + numClasses) * numAnchors, 1);
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <inheritdoc/>

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json.Nodes;
 
 namespace DetSeg.Plots;
@@ -55,11 +54,7 @@ public class Figure
     public void SaveHtml(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(temp, ToHtmlPage(), new UTF8Encoding(false));
-        File.Move(temp, full, overwrite: true);
+        Runtime.AtomicFile.WriteAllText(path, ToHtmlPage());
     }
 
     /// <inheritdoc/>

@@ -144,10 +144,8 @@ public static class Torch
         string path = Path.Combine(dir, LibName);
         if (File.Exists(path) && new FileInfo(path).Length == patched.Length) return path;
         Directory.CreateDirectory(dir);
-        string tmp = path + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllBytes(tmp, patched);
-        File.Move(tmp, path, overwrite: true);
-        File.WriteAllText(Path.Combine(dir, "SOURCE.txt"), original + Environment.NewLine);
+        AtomicFile.WriteAllBytes(path, patched);
+        AtomicFile.WriteAllText(Path.Combine(dir, "SOURCE.txt"), original + Environment.NewLine);
         return path;
     }
 

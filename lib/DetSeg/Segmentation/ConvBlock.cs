@@ -20,6 +20,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
             nn.BatchNorm2d(numOutput),
             nn.LeakyReLU(0.01, inplace: true));
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <summary>[B x numInput x H x W] to [B x numOutput x H x W].</summary>

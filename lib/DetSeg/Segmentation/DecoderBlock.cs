@@ -24,6 +24,7 @@ public sealed class DecoderBlock : nn.Module<Tensor, Tensor, Tensor>
         conv_trasp_2d = nn.ConvTranspose2d(numInput, numOutput, 2, stride: 2);
         conv_block = new ConvBlock(numOutput + numOutput, numOutput);
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <summary>x [B x in x h x w] and skip [B x out x H x W] (H ∈ {2h, 2h+1}) to [B x out x H x W].</summary>

@@ -33,6 +33,6 @@ public static class FCN
             conv.weight!.copy_(linear.weight.view(conv.weight.shape));
             if (hasBias) conv.bias!.copy_(linear.bias!);
         }
-        return conv;
+        return DetSeg.Runtime.ConvGuard.Protect(conv);
     }
 }

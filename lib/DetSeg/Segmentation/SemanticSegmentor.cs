@@ -42,6 +42,7 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
         dec_4 = new DecoderBlock(w2, w1);
         final_layer = nn.Conv2d(w1, numClasses, 1, padding: 0L);
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <summary>[B x numChannels x H x W] to logits [B x numClasses x H x W] (H, W ≥ 16).</summary>

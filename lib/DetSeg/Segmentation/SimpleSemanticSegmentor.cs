@@ -31,6 +31,7 @@ public sealed class SimpleSemanticSegmentor : nn.Module<Tensor, Tensor>
             nn.Conv2d(64, 32, 5, padding: 2), nn.ReLU(inplace: true),
             nn.Conv2d(32, numClasses, 5, padding: 2));
         RegisterComponents();
+        DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
     /// <summary>[B x numChannels x H x W] to logits [B x numClasses x H' x W'] (H' = 4·⌊(⌊(H−5)/2⌋+1−5)/2⌋+… : 256 → 253).</summary>

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -11,14 +12,20 @@ namespace DetSeg.Training;
 /// <c>model.state_dict()</c> which aliases the live weights — and saved as one file, atomically.
 /// </summary>
 /// <remarks>
-/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT1</c>, then length-prefixed blocks:
-/// a UTF-8 JSON header (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra
-/// generators), TorchSharp's <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the
-/// CPU generator state, then one block per extra generator (e.g. a dataset's augmentation generator).
+/// File layout (<c>*.ckpt</c>): the ASCII magic <c>DETSEG-CKPT2</c>, then blocks, each an int64 length, the bytes
+/// and their SHA-256 (32 bytes), checked on load so a flipped byte is never restored: a UTF-8 JSON header
+/// (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra generators), TorchSharp's
+/// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the CPU generator state, then one
+/// block per extra generator (e.g. a dataset's augmentation generator). Files of the first version
+/// (<c>DETSEG-CKPT1</c>: the same blocks without checksums) still load.
+/// <see cref="Restore"/> checks every name, shape and dtype (and the optimizer's type and sizes) before it changes
+/// anything, so a checkpoint of another model never half-overwrites the live one.
 /// </remarks>
 public sealed class Checkpoint
 {
-    const string Magic = "DETSEG-CKPT1";
+    const string Magic = "DETSEG-CKPT2";
+    const string MagicV1 = "DETSEG-CKPT1";
+    static readonly string[] BlockNames = ["header", "model", "optimizer", "rng"];
 
     /// <summary>The 0-based epoch after which the snapshot was taken.</summary>
     public int Epoch { get; }
@@ -28,6 +35,9 @@ public sealed class Checkpoint
 
     /// <summary>Trainer bookkeeping (best value, epochs since best…), kept so a resume continues exactly.</summary>
     public IReadOnlyDictionary<string, double> Extra { get; }
+
+    /// <summary>The file this checkpoint was loaded from (null when captured in memory); error messages name it.</summary>
+    public string? Source { get; private init; }
 
     internal byte[] ModelBytes { get; }
     internal byte[] OptimizerBytes { get; }
@@ -60,64 +70,74 @@ public sealed class Checkpoint
     /// <param name="optimizer">The optimizer to load the state into; null skips it.</param>
     /// <param name="restoreRng">Also restore the CPU generator (what <see cref="Trainer.Resume"/> needs for shuffles and augmentation to repeat).</param>
     /// <param name="generators">Extra generators to restore, in the order they were captured.</param>
-    /// <exception cref="ArgumentException">A different number of generators than were captured.</exception>
+    /// <exception cref="ArgumentException">The checkpoint does not fit: parameter names, shapes or dtypes differ from
+    /// the model's (every mismatching key is listed with both shapes), the optimizer is of another type or size, or a
+    /// different number of generators was given. Nothing was changed.</exception>
     public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false, IReadOnlyList<Generator>? generators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        // Every check first: TorchSharp's own load copies tensor by tensor and fails halfway.
+        if (generators is { Count: > 0 } && generators.Count != GeneratorBytes.Length)
+            throw new ArgumentException($"{Describe()} holds {GeneratorBytes.Length} generator state(s), {generators.Count} generator(s) were given. Nothing was restored.", nameof(generators));
+        StateDictCheck.ThrowOnMismatch(ModelBytes, model, Describe());
+        var helper = optimizer as TorchSharp.Modules.OptimizerHelper;
+        bool loadOptimizer = helper is not null && OptimizerBytes.Length > 0;
+        byte[]? optimizerBefore = null;
+        if (loadOptimizer)
+        {
+            StateDictCheck.ThrowOnOptimizerMismatch(OptimizerBytes, helper!, Describe());
+            optimizerBefore = Bytes(helper!.save_state_dict);
+        }
+
+        if (loadOptimizer)
+        {
+            try
+            {
+                using var r = new BinaryReader(new MemoryStream(OptimizerBytes));
+                helper!.load_state_dict(r);
+            }
+            catch
+            {
+                using var r = new BinaryReader(new MemoryStream(optimizerBefore!));   // leave the optimizer as it was
+                helper!.load_state_dict(r);
+                throw;
+            }
+        }
         using (var r = new BinaryReader(new MemoryStream(ModelBytes)))
             model.load(r);
-        if (optimizer is TorchSharp.Modules.OptimizerHelper h && OptimizerBytes.Length > 0)
-            using (var r = new BinaryReader(new MemoryStream(OptimizerBytes)))
-                h.load_state_dict(r);
         if (restoreRng && RngBytes.Length > 0)
         {
             using var state = torch.tensor(RngBytes, dtype: ScalarType.Byte);
             torch.random.set_rng_state(state);
         }
         if (generators is { Count: > 0 })
-        {
-            if (generators.Count != GeneratorBytes.Length)
-                throw new ArgumentException($"The checkpoint holds {GeneratorBytes.Length} generator state(s), {generators.Count} generator(s) were given.", nameof(generators));
             for (int i = 0; i < generators.Count; i++)
             {
                 using var state = torch.tensor(GeneratorBytes[i], dtype: ScalarType.Byte);
                 generators[i].set_state(state);
             }
-        }
     }
+
+    string Describe() => Source is null ? $"The checkpoint of epoch {Epoch} (in memory)" : $"Checkpoint '{Source}' (epoch {Epoch})";
 
     /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (temp file in the same folder, then rename).</summary>
-    public void Save(string path)
+    public void Save(string path) => Runtime.AtomicFile.Write(path, fs =>
     {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
+        using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+        w.Write(Encoding.ASCII.GetBytes(Magic));
+        var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
+        foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            using (var w = new BinaryWriter(fs, Encoding.UTF8))
-            {
-                w.Write(Encoding.ASCII.GetBytes(Magic));
-                var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
-                foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
-                {
-                    w.Write((long)block.Length);
-                    w.Write(block);
-                }
-                w.Flush();
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
+            w.Write((long)block.Length);
+            w.Write(block);
+            w.Write(SHA256.HashData(block));
         }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
+    });
 
-    /// <summary>Reads a checkpoint written by <see cref="Save"/>.</summary>
+    /// <summary>Reads a checkpoint written by <see cref="Save"/>, verifying every block's checksum.</summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
-    /// <exception cref="InvalidDataException">The file is not a DetSeg checkpoint or is truncated; the message names it.</exception>
+    /// <exception cref="InvalidDataException">The file is not a DetSeg checkpoint, is truncated, a block fails its
+    /// checksum or the header is not valid JSON; the message names the file and the block.</exception>
     public static Checkpoint Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"No checkpoint at '{path}'.", path);
@@ -125,18 +145,42 @@ public sealed class Checkpoint
         {
             using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
             var magic = Encoding.ASCII.GetString(r.ReadBytes(Magic.Length));
-            if (magic != Magic) throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
+            if (magic != Magic && magic != MagicV1)
+                throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
+            bool checksums = magic == Magic;
             byte[] Block(int i)
             {
+                string name = i < BlockNames.Length ? BlockNames[i] : $"generator {i - BlockNames.Length}";
                 long n = r.ReadInt64();
                 if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position)
-                    throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i} claims {n} bytes).");
-                return r.ReadBytes((int)n);
+                    throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i}, {name}, claims {n} bytes; {r.BaseStream.Length - r.BaseStream.Position} remain).");
+                var bytes = r.ReadBytes((int)n);
+                if (checksums)
+                {
+                    var stored = r.ReadBytes(32);
+                    if (stored.Length < 32) throw new EndOfStreamException();
+                    if (!SHA256.HashData(bytes).AsSpan().SequenceEqual(stored))
+                        throw new InvalidDataException($"'{path}' is corrupt: block {i} ({name}, {n} bytes) fails its SHA-256 checksum. Nothing was loaded; use another checkpoint.");
+                }
+                return bytes;
             }
-            var h = JsonSerializer.Deserialize<Header>(Block(0)) ?? throw new InvalidDataException($"'{path}' has an empty header.");
+            var headerBytes = Block(0);
+            Header h;
+            Dictionary<string, double> metrics, extra;
+            try
+            {
+                h = JsonSerializer.Deserialize<Header>(headerBytes) ?? throw new JsonException("the header is null");
+                (metrics, extra) = (Unfinite(h.Metrics), Unfinite(h.Extra));
+            }
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+            {
+                throw new InvalidDataException($"'{path}': the checkpoint header is not valid ({e.Message}).", e);
+            }
+            if (h.Generators < 0)
+                throw new InvalidDataException($"'{path}': the checkpoint header claims {h.Generators} generators.");
             byte[] model = Block(1), optimizer = Block(2), rng = Block(3);
             var gens = Enumerable.Range(0, h.Generators).Select(i => Block(4 + i)).ToArray();
-            return new Checkpoint(h.Epoch, Unfinite(h.Metrics), Unfinite(h.Extra), model, optimizer, rng, gens);
+            return new Checkpoint(h.Epoch, metrics, extra, model, optimizer, rng, gens) { Source = Path.GetFullPath(path) };
         }
         catch (EndOfStreamException e)
         {

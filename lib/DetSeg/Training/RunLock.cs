@@ -44,7 +44,7 @@ public sealed class RunLock : IDisposable
                                   "Two runs with the same RunName would overwrite each other's checkpoints: wait for it to finish, stop it, or choose another RunName.", e);
         }
         using (var self = Process.GetCurrentProcess())
-            File.WriteAllText(owner, string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} ({self.ProcessName}), since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
+            Runtime.AtomicFile.WriteAllText(owner, string.Create(CultureInfo.InvariantCulture, $"{Environment.ProcessId} ({self.ProcessName}), since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
         return new RunLock(stream, directory);
     }
 

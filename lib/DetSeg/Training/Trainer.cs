@@ -64,6 +64,7 @@ public class Trainer
     public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IMetricSet? metrics = null, torch.Device? device = null)
     {
         Model = model ?? throw new ArgumentNullException(nameof(model));
+        Runtime.ConvGuard.Protect(model); // also models built outside DetSeg (notebook cells): see ConvGuard
         Step = step ?? throw new ArgumentNullException(nameof(step));
         Optimizer = optimizer;
         Metrics = metrics ?? new NoMetrics();
@@ -255,7 +256,7 @@ public class Trainer
             if (o.RunDirectory is string dir)
             {
                 // metrics.json first: a crash between the two writes leaves an extra epoch that Resume drops.
-                WriteAtomic(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
+                Runtime.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
                 snapshot?.Save(Path.Combine(dir, "last.ckpt"));
             }
             o.OnEpoch?.Invoke(entry);
@@ -277,7 +278,7 @@ public class Trainer
         log.Flush();
         var result = new TrainResult { History = history, Best = best, StopReason = stop, StopMessage = message, Options = o };
         if (o.RunDirectory is string run)
-            WriteAtomic(Path.Combine(run, "metrics.json"), result.ToJson());
+            Runtime.AtomicFile.WriteAllText(Path.Combine(run, "metrics.json"), result.ToJson());
         return result;
     }
 
@@ -317,22 +318,5 @@ public class Trainer
         var bad = model.parameters().Cast<Tensor>().Concat(model.buffers()).Where(t => t.is_floating_point())
             .Select(t => t.isfinite().logical_not().any()).ToArray();
         return bad.Length == 0 || !torch.stack(bad).any().item<bool>();
-    }
-
-    /// <summary>Writes text through a temp file in the same folder and a rename, so readers never see half a file.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            File.WriteAllText(tmp, text);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
     }
 }

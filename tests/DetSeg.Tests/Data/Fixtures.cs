@@ -69,6 +69,54 @@ public static class Fixtures
         return ms.ToArray();
     }
 
+    /// <summary>A PNG with the given header whose IDAT is <paramref name="scanlines"/> (filter byte + samples per row,
+    /// written as given, so a test can make it too short or too long) compressed at <paramref name="level"/>.</summary>
+    public static byte[] PngRaw(int width, int height, int bitDepth, int colorType, byte[] scanlines, CompressionLevel level = CompressionLevel.Optimal)
+    {
+        var z = new MemoryStream();
+        using (var zs = new ZLibStream(z, level, leaveOpen: true)) zs.Write(scanlines);
+        return PngWithIdat(width, height, bitDepth, colorType, z.ToArray());
+    }
+
+    /// <summary>A PNG with the given header and <paramref name="idat"/> as its one IDAT chunk, every CRC valid.</summary>
+    public static byte[] PngWithIdat(int width, int height, int bitDepth, int colorType, byte[] idat)
+    {
+        using var ms = new MemoryStream();
+        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = (byte)bitDepth; ihdr[9] = (byte)colorType;
+        Chunk(ms, "IHDR", ihdr);
+        Chunk(ms, "IDAT", idat);
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    /// <summary>The concatenated IDAT data of <paramref name="png"/> and its IHDR fields.</summary>
+    public static (int Width, int Height, int BitDepth, int ColorType, byte[] Idat) SplitPng(byte[] png)
+    {
+        var idat = new MemoryStream();
+        int pos = 8, w = 0, h = 0, depth = 0, type = 0;
+        while (pos < png.Length)
+        {
+            int len = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(pos));
+            string t = System.Text.Encoding.ASCII.GetString(png, pos + 4, 4);
+            if (t == "IHDR")
+            {
+                w = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(pos + 8));
+                h = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(pos + 12));
+                depth = png[pos + 16]; type = png[pos + 17];
+            }
+            if (t == "IDAT") idat.Write(png, pos + 8, len);
+            pos += 12 + len;
+        }
+        return (w, h, depth, type, idat.ToArray());
+    }
+
+    /// <summary>The CRC-32 of <paramref name="data"/> (as PNG chunks use it).</summary>
+    public static uint Crc32(ReadOnlySpan<byte> data) => Crc(data);
+
     /// <summary>An RGB PNG whose pixel (x, y) is (x*10, y*10, 7), written by ImageSharp.</summary>
     public static byte[] RgbPng(int width, int height)
     {

@@ -83,6 +83,7 @@ public class PennFudanTests
         var bomb = Fixtures.Png8(1, 1, [0], 0);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bomb.AsSpan(16), 100000);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bomb.AsSpan(20), 100000);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bomb.AsSpan(29), Fixtures.Crc32(bomb.AsSpan(12, 17)));   // a real bomb has a valid CRC
         Assert.Contains("decompression bomb", Assert.Throws<InvalidDataException>(() => Png.Inspect(bomb, "bomb.png", PennFudan.DefaultMaxPixels)).Message);
     }
 

@@ -89,4 +89,128 @@ public class CheckpointTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
         Assert.Contains("t.ckpt", e.Message);
     }
+
+    static Dictionary<string, float[]> Snapshot(nn.Module m) =>
+        m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+
+    static void AssertUnchanged(Dictionary<string, float[]> before, nn.Module m)
+    {
+        var after = Snapshot(m);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (k, v) in before) Assert.Equal(v, after[k]);
+    }
+
+    [Fact]
+    public void Load_FourBytesFlippedInsideTheWeights_FailsTheBlockChecksum()
+    {
+        var ck = Checkpoint.Capture(nn.Linear(20, 20), null, 0, new Dictionary<string, double>());
+        string path = Path.Combine(dir, "w.ckpt");
+        ck.Save(path);
+        var bytes = File.ReadAllBytes(path);
+        // Magic (12), header length (8), header, its SHA-256 (32), model length (8), then the weights.
+        int at = 12 + 8 + (int)BitConverter.ToInt64(bytes, 12) + 32 + 8 + 800;
+        for (int i = at; i < at + 4; i++) bytes[i] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("block 1 (model", e.Message);
+        Assert.Contains("checksum", e.Message);
+    }
+
+    /// <summary>A file in the first format (no checksums), written byte by byte as that version's Save wrote it.</summary>
+    static void WriteVersion1(string path, byte[] header, Checkpoint ck)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var w = new BinaryWriter(File.Create(path));
+        w.Write(System.Text.Encoding.ASCII.GetBytes("DETSEG-CKPT1"));
+        foreach (var block in new[] { header, ck.ModelBytes, ck.OptimizerBytes, ck.RngBytes })
+        {
+            w.Write((long)block.Length);
+            w.Write(block);
+        }
+    }
+
+    [Fact]
+    public void Load_Version1File_StillLoadsAndRestores()
+    {
+        torch.manual_seed(3);
+        var model = nn.Linear(3, 2);
+        var ck = Checkpoint.Capture(model, null, 0, new Dictionary<string, double>());
+        string path = Path.Combine(dir, "v1.ckpt");
+        WriteVersion1(path, """{"Epoch":2,"Metrics":{"val/loss":0.5,"val/x":"NaN"},"Extra":{}}"""u8.ToArray(), ck);
+        var loaded = Checkpoint.Load(path);
+        Assert.Equal(2, loaded.Epoch);
+        Assert.Equal(0.5, loaded.Metrics["val/loss"]);
+        Assert.True(double.IsNaN(loaded.Metrics["val/x"]));
+        var other = nn.Linear(3, 2);
+        loaded.Restore(other);
+        Assert.Equal(Snapshot(model)["weight"], Snapshot(other)["weight"]);
+    }
+
+    [Fact]
+    public void Load_CorruptJsonHeader_IsAnInvalidDataExceptionNamingTheFile()
+    {
+        var ck = Checkpoint.Capture(nn.Linear(3, 2), null, 0, new Dictionary<string, double>());
+        string path = Path.Combine(dir, "json.ckpt");
+        WriteVersion1(path, """{"Epoch":2,"Metrics":{"val/loss":0.5},"Extra":{}#"""u8.ToArray(), ck);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("header", e.Message);
+
+        // In the current format the same byte is caught by the header block's checksum.
+        ck.Save(path);
+        var bytes = File.ReadAllBytes(path);
+        bytes[12 + 8 + 3] ^= 0x20;   // inside the JSON, after the magic and the block length
+        File.WriteAllBytes(path, bytes);
+        var c = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
+        Assert.Contains(path, c.Message);
+        Assert.Contains("block 0 (header", c.Message);
+    }
+
+    [Fact]
+    public void Restore_CheckpointOfAnotherModel_ListsEveryMismatch_AndChangesNothing()
+    {
+        // A 2-class head restored into a 3-class one: TorchSharp copied the first tensors before failing.
+        var two = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)), ("bn", nn.BatchNorm1d(2)));
+        string path = Path.Combine(dir, "two.ckpt");
+        Checkpoint.Capture(two, null, 5, new Dictionary<string, double>()).Save(path);
+        var three = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 3)), ("bn", nn.BatchNorm1d(3)));
+        var before = Snapshot(three);
+        var e = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(three));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("head.weight: checkpoint [2 x 4] Float32, model [3 x 4] Float32", e.Message);
+        Assert.Contains("head.bias: checkpoint [2] Float32, model [3] Float32", e.Message);
+        foreach (var k in new[] { "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var" })
+            Assert.Contains($"{k}: checkpoint [2] Float32, model [3] Float32", e.Message);
+        Assert.DoesNotContain("stem.", e.Message);
+        AssertUnchanged(before, three);
+
+        // Missing and unexpected keys are listed too.
+        var deeper = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)), ("bn", nn.BatchNorm1d(2)), ("extra", nn.Linear(2, 2)));
+        var m = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(deeper));
+        Assert.Contains("extra.weight: model [2 x 2] Float32, not in the checkpoint", m.Message);
+        var shallow = nn.Sequential(("stem", nn.Linear(4, 4)), ("head", nn.Linear(4, 2)));
+        var s = Assert.Throws<ArgumentException>(() => Checkpoint.Load(path).Restore(shallow));
+        Assert.Contains("bn.running_var: checkpoint [2] Float32, not in the model", s.Message);
+    }
+
+    [Fact]
+    public void Restore_AdamCheckpointIntoSgd_FailsBeforeTheWeightsChange()
+    {
+        var model = nn.Linear(3, 2);
+        var adam = optim.Adam(model.parameters(), 0.01);
+        model.call(randn(4, 3)).sum().backward();
+        adam.step();
+        var ck = Checkpoint.Capture(model, adam, 1, new Dictionary<string, double>());
+        var other = nn.Linear(3, 2);
+        var sgd = optim.SGD(other.parameters(), 0.1);
+        var before = Snapshot(other);
+        var e = Assert.Throws<ArgumentException>(() => ck.Restore(other, sgd));
+        Assert.Contains("Adam", e.Message);
+        Assert.Contains("SGD", e.Message);
+        AssertUnchanged(before, other);
+        // The same optimizer type over a model of the same shape restores.
+        ck.Restore(other, optim.Adam(other.parameters(), 0.01));
+        Assert.Equal(Snapshot(model)["weight"], Snapshot(other)["weight"]);
+    }
 }
