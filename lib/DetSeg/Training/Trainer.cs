@@ -259,6 +259,10 @@ public class Trainer
                 Runtime.AtomicFile.WriteAllText(Path.Combine(dir, "metrics.json"), TrainResult.ToJsonNode(history, o, best, null).ToJsonString(new() { WriteIndented = true }));
                 snapshot?.Save(Path.Combine(dir, "last.ckpt"));
             }
+            // A snapshot is tens of MB of large-object-heap arrays (weights + optimizer state); one that is not the best,
+            // or the best it replaced, is garbage now. Collect it before the next epoch allocates another: left to the
+            // runtime, a U-Net run's managed heap grew 1.8 -> 144 MB over 10 epochs (bench trainer-memory).
+            if (snapshot is not null) GC.Collect();
             o.OnEpoch?.Invoke(entry);
 
             if (!healthy)
