@@ -21,7 +21,7 @@ namespace DetSeg.Data;
 /// A dataset's own random augmentation (e.g. <see cref="PFSegmentation"/>) is drawn in item order with
 /// <c>numWorkers</c> 0 or 1; with more workers batches are built concurrently and its draws interleave.</para>
 /// </remarks>
-public sealed class DataLoader : IEnumerable<Tensor[]>, IDisposable
+public sealed class DataLoader : IReadOnlyCollection<Tensor[]>, IDisposable
 {
     readonly Generator? generator;
     readonly IReadOnlyList<double>? padValues;

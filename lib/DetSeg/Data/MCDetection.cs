@@ -48,9 +48,65 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
     public Tensor[] GetBatch(IReadOnlyList<int> indices)
     {
         using var scope = NewDisposeScope();
-        var (images, masks, _) = Dataset.Render(indices);
-        var (boxes, labels) = MaskToBoundingBoxes(masks, MaxNumDigits, MaxNumDigits, SeedCompat);
+        var (images, masks, draws) = Dataset.Render(indices);
+        var (boxes, labels) = BoxesOfDraws(masks, draws, MaxNumDigits, MaxNumDigits, SeedCompat);
         return [images.MoveToOuterDisposeScope(), boxes.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope()];
+    }
+
+    /// <summary>
+    /// <see cref="MaskToBoundingBoxes"/> for a rendered batch, without its per-image <c>unique()</c> and upload: the
+    /// renderer knows the ids it drew, so the candidates go to the device once per batch, and the digits that ended up
+    /// hidden under others (no pixel left) drop out on the device. Same boxes, labels, order and padding.
+    /// </summary>
+    internal static (Tensor Boxes, Tensor Labels) BoxesOfDraws(Tensor masks, MNISTClutter.DigitDraw[][] draws, int maxObjectsPerClass, int maxObjects, bool seedCompat)
+    {
+        long B = masks.shape[0], H = masks.shape[1], W = masks.shape[2];
+        int K = maxObjects;
+        if (draws.Length != B) throw new ArgumentException($"{draws.Length} draw lists for {B} masks.", nameof(draws));
+        var candidates = new long[B * K];
+        Array.Fill(candidates, -2L);                                         // never a mask value: ids ≥ 0, background -1
+        for (int b = 0; b < B; b++)
+        {
+            var ids = draws[b].Select(d => d.Id).Distinct().Order().ToArray();   // the seed's unique(): ascending ids
+            if (ids.Length > K) throw new ArgumentException($"Image {b} holds {ids.Length} objects, more than maxObjects = {K}.", nameof(maxObjects));
+            ids.CopyTo(candidates, b * K);
+        }
+        // Scalars held for the calls: an implicit C# number -> Scalar temporary can be finalized while the native op
+        // still reads it when another thread triggers a GC (this runs on DataLoader workers).
+        using Scalar big = long.MaxValue, minusOne = -1L, zero = 0f, perClass = (long)maxObjectsPerClass;
+        using var scope = NewDisposeScope();
+        var cand = tensor(candidates, [B, K], device: masks.device);         // [B x K]
+        var objects = cand.view(B, K, 1, 1).eq(masks.unsqueeze(1));          // [B x K x H x W]
+        var cols = objects.any(2).view(B * K, W);                            // [B·K x W]: columns touched
+        var rows = objects.any(3).view(B * K, H);                            // [B·K x H]
+        var present = cols.any(1).view(B, K);                                // [B x K]: visible in the mask
+        var boxes = BoxesOf(cols, rows, W, H, seedCompat, masks.device).view(B, K, 4);
+        var order = cand.masked_fill(present.logical_not(), big).argsort(1); // visible ids ascending, then the rest
+        var shown = present.gather(1, order);                                // [B x K]
+        var sortedBoxes = boxes.gather(1, order.unsqueeze(-1).expand(B, K, 4)).masked_fill(shown.logical_not().unsqueeze(-1), zero);
+        var labels = cand.div(perClass, RoundingMode.floor).gather(1, order).masked_fill(shown.logical_not(), minusOne);
+        return (sortedBoxes.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Normalized (cx, cy, w, h) <c>[U x 4]</c> from the columns <c>[U x W]</c> and rows <c>[U x H]</c> each object touches.</summary>
+    static Tensor BoxesOf(Tensor cols, Tensor rows, long W, long H, bool seedCompat, Device device)
+    {
+        // Cached Scalars and explicit alphas throughout: this runs on DataLoader workers (see Runtime/Scalars).
+        var (xMin, xMax) = Extent(cols, W);
+        var (yMin, yMax) = Extent(rows, H);
+        Tensor cx, cy, w, h;
+        if (seedCompat)
+        {
+            cx = xMin.add(xMax.sub(xMin).div(TwoL), OneL); cy = yMin.add(yMax.sub(yMin).div(TwoL), OneL);
+            w = xMax.sub(xMin); h = yMax.sub(yMin);
+        }
+        else
+        {
+            cx = xMin.add(xMax, OneL).add(OneL, OneL).div(TwoL); cy = yMin.add(yMax, OneL).add(OneL, OneL).div(TwoL);
+            w = xMax.sub(xMin).add(OneL, OneL); h = yMax.sub(yMin).add(OneL, OneL);
+        }
+        var scale = tensor(new float[] { W, H, W, H }, device: device);
+        return stack([cx, cy, w, h], 1).div(scale);                          // [U x 4]
     }
 
     /// <summary>
@@ -79,21 +135,7 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
             var objects = ids.view(-1, 1, 1).eq(mask);                       // [U x H x W]
             var cols = objects.any(1);                                       // [U x W]: columns touched
             var rows = objects.any(2);                                       // [U x H]
-            var (xMin, xMax) = Extent(cols, W);
-            var (yMin, yMax) = Extent(rows, H);
-            Tensor cx, cy, w, h;
-            if (seedCompat)
-            {
-                cx = xMin.add(xMax.sub(xMin).div(TwoL), OneL); cy = yMin.add(yMax.sub(yMin).div(TwoL), OneL);
-                w = xMax.sub(xMin); h = yMax.sub(yMin);
-            }
-            else
-            {
-                cx = xMin.add(xMax, OneL).add(OneL, OneL).div(TwoL); cy = yMin.add(yMax, OneL).add(OneL, OneL).div(TwoL);
-                w = xMax.sub(xMin).add(OneL, OneL); h = yMax.sub(yMin).add(OneL, OneL);
-            }
-            var scale = tensor(new float[] { W, H, W, H }, device: masks.device);
-            var boxes = stack([cx, cy, w, h], 1).div(scale);                 // [U x 4]
+            var boxes = BoxesOf(cols, rows, W, H, seedCompat, masks.device);  // [U x 4]
             perImage.Add((boxes, ids.div(perClass, RoundingMode.floor)));
         }
         long n = maxObjects ?? perImage.Max(p => p.Boxes.shape[0]);
@@ -109,8 +151,9 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
     /// <summary>First and last true index along the last dim of <c>[U x L]</c> bools, as float.</summary>
     static (Tensor Min, Tensor Max) Extent(Tensor touched, long length)
     {
-        var pos = arange(length, ScalarType.Float32, touched.device);          // [L]
-        var big = full(new long[] { 1 }, (float)length, ScalarType.Float32, touched.device);
+        using Scalar stop = length, fill = (float)length;                       // held: see BoxesOfDraws
+        var pos = arange(stop, ScalarType.Float32, touched.device);            // [L]
+        var big = full(new long[] { 1 }, fill, ScalarType.Float32, touched.device);
         var min = where(touched, pos, big).amin([1]);
         var max = where(touched, pos, big.neg()).amax([1]);
         return (min, max);

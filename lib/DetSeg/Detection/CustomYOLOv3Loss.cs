@@ -51,6 +51,10 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     public readonly Tensor anchors;
     /// <summary>Grid sizes of the D = 3 sets: image / 32, / 16, / 8 (a buffer).</summary>
     public readonly Tensor set_size;
+    /// <summary>The grid size S of every output position [N], in the model's output layout (a buffer, for grid-cell units).</summary>
+    public readonly Tensor cell_scale;
+    // The same sizes on the host: known at construction, so the per-step code never reads them back from the device.
+    readonly long[] setSizes;
 
     /// <summary>Creates the loss for <paramref name="imageSize"/>-pixel square images and the model's anchors [3 x K x 2].</summary>
     public CustomYOLOv3Loss(int imageSize, Tensor anchors, double ignoreIou = 0.5,
@@ -62,7 +66,11 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
             throw new ArgumentException($"anchors must be [3 x K x 2] pixels, got [{string.Join(", ", anchors.shape)}].", nameof(anchors));
         ImageSize = imageSize; IgnoreIou = ignoreIou; Assignment = assignment; Centre = centre;
         this.anchors = anchors.detach().to(float32).clone();
-        set_size = tensor(new long[] { imageSize / 32, imageSize / 16, imageSize / 8 }, device: this.anchors.device);
+        setSizes = [imageSize / 32, imageSize / 16, imageSize / 8];
+        long k = anchors.shape[1];
+        NumPredictions = k * setSizes.Sum(s => s * s);
+        set_size = tensor(setSizes, device: this.anchors.device);
+        cell_scale = cat(setSizes.Select(s => full(k * s * s, (float)s, dtype: float32, device: this.anchors.device)).ToArray()); // [N]
         RegisterComponents();
     }
 
@@ -110,7 +118,7 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     }
 
     /// <summary>Predictions per image: K·(S1² + S2² + S3²).</summary>
-    public long NumPredictions => anchors.shape[1] * set_size.pow(2).sum().item<long>();
+    public long NumPredictions { get; }
 
     /// <summary>
     /// For each true box: its detection set (0 = coarsest) and anchor index within the set, per <see cref="Assignment"/>.
@@ -141,8 +149,7 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
         var outLabels = full(b, n, -1L, dtype: int64, device: dev);
         var perSet = sizes.pow(2) * k;                                         // [D]
         var offsets = perSet.cumsum(0) - perSet;                               // [D] start of each set in N
-        var cellScale = cat(Enumerable.Range(0, 3).Select(d => full(perSet[d].item<long>(), sizes[d].item<long>(), dtype: boxes.dtype, device: dev)).ToArray())
-            .unsqueeze(0).expand(b, n);                                        // [B x N]
+        var cellScale = cell_scale.to(dev).to(boxes.dtype).unsqueeze(0).expand(b, n); // [B x N]
 
         var (set, anchor) = AssignAnchors(boxes);                              // [B x M]
         var s = sizes.index(set);                                              // [B x M]

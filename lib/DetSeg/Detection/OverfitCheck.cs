@@ -73,7 +73,7 @@ public static class OverfitCheck
         using var criterion = new CustomYOLOv3Loss(size, model.anchors);
         criterion.to(device);
         using var optimizer = optim.Adam(model.parameters(), learningRate);
-        var trainer = new Trainer(model, optimizer, DetectionTraining.Step(model, criterion), device: device);
+        var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
         var losses = new List<double>();
         bool reached = false;
         for (int epoch = 0; epoch < maxEpochs && !reached; epoch++)
@@ -84,7 +84,8 @@ public static class OverfitCheck
             onEpoch?.Invoke(epoch, r.Loss);
             reached = r.Loss <= targetLoss;
         }
-        var map = DetectionTraining.Evaluate(model, evalLoader);
+        trainer.OneEpoch(Phase.Testing, evalLoader);
+        var map = trainer.Metrics;                                           // detections on the memorised images
         return new OverfitResult(numImages, model.parameters().Sum(p => p.numel()), losses, map.Map50, map.Map50To95, reached, clock.Elapsed);
     }
 

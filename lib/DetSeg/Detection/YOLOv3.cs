@@ -50,15 +50,6 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         RegisterComponents();
     }
 
-    /// <summary>Replaces the anchor priors in place (the course's <c>model.anchors.copy_(mc_anchors)</c>).</summary>
-    public void SetAnchors(Tensor priors)
-    {
-        if (!priors.shape.SequenceEqual(anchors.shape))
-            throw new ArgumentException($"SetAnchors: expected [{string.Join(", ", anchors.shape)}], got [{string.Join(", ", priors.shape)}].", nameof(priors));
-        using var _ = no_grad();
-        anchors.copy_(priors.to(anchors.dtype).to(anchors.device));
-    }
-
     /// <inheritdoc/>
     public override (Tensor scores, Tensor boxes, Tensor logits) forward(Tensor x)
     {

@@ -73,7 +73,7 @@ public static class ClassWeightComparison
             torch.manual_seed(seed);
             var model = new SemanticSegmentor(3, 2, width).to(device);
             using var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
-            var trainer = SegmentationTraining.CreateTrainer(model, optimizer, new ClassificationMetrics(2), device, w);
+            var trainer = SegmentationTraining.CreateTrainer(model, optimizer, device: device, classWeights: w);
             var options = SegmentationTraining.DefaultOptions(epochs: epochs) with
             {
                 Generators = [trainSet.AugmentationGenerator],
@@ -86,12 +86,12 @@ public static class ClassWeightComparison
             else
             {
                 result.Best.Restore(model);
-                var (t, m) = SegmentationTraining.OneEpoch(Phase.Testing, model, testLoader, device, classWeights: w);
+                var t = trainer.OneEpoch(Phase.Testing, testLoader);
+                var m = trainer.Metrics;                                     // the test pass's confusion matrix
                 using var recall = m.Recall;
                 using var precision = m.Precision;
                 runs.Add(new ClassWeightRun(w, result.BestEpoch, result.BestValue, t["iou_1"], t["mean_iou"],
                     recall[1].item<double>(), precision[1].item<double>(), result.History.Count, clock.Elapsed, result.StopMessage));
-                m.Dispose();
             }
             model.Dispose();
         }

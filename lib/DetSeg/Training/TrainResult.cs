@@ -18,7 +18,8 @@ public enum StopReason
     Completed,
     /// <summary>No improvement for <see cref="TrainOptions.Patience"/> epochs.</summary>
     EarlyStopping,
-    /// <summary>A training loss was NaN or infinite.</summary>
+    /// <summary>A training or validation loss, or a weight or buffer, was NaN or infinite: the run stopped, that epoch
+    /// is neither best nor saved as <c>last.ckpt</c>.</summary>
     NonFiniteLoss,
 }
 
@@ -80,9 +81,9 @@ public sealed class TrainResult
     }
 
     /// <summary>The history as the JSON written to <c>metrics.json</c>.</summary>
-    public string ToJson() => ToJsonNode(History, Options, Best, StopMessage).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    public string ToJson() => ToJsonNode(History, Options, Best, StopMessage, StopReason).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-    internal static JsonObject ToJsonNode(IEnumerable<EpochLog> history, TrainOptions o, Checkpoint? best, string? stop)
+    internal static JsonObject ToJsonNode(IEnumerable<EpochLog> history, TrainOptions o, Checkpoint? best, string? stop, StopReason? reason = null)
     {
         var epochs = new JsonArray();
         foreach (var h in history)
@@ -100,6 +101,7 @@ public sealed class TrainResult
             ["best_epoch"] = best?.Epoch ?? -1,
             ["best_value"] = best is null ? null : JsonValue.Create(Checkpoint.Finite(new Dictionary<string, double> { ["v"] = best.Extra["best_value"] })["v"]),
             ["stop"] = stop,
+            ["stop_reason"] = reason?.ToString(),
             ["history"] = epochs,
         };
     }

@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Attention;
 
+[Collection(GlobalRng.Name)]
 public class AttentionBlockTests
 {
     // Tiny sizes: L tokens, B batch, E features, H heads, hidden MLP size.

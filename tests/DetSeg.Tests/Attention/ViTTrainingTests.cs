@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Attention;
 
+[Collection(GlobalRng.Name)]
 public class ViTTrainingTests
 {
     [Fact]

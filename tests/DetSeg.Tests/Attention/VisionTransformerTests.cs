@@ -3,6 +3,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Attention;
 
+[Collection(GlobalRng.Name)]
 public class VisionTransformerTests
 {
     static VisionTransformerConfig Tiny => new(EmbedDim: 16, HiddenDim: 32, NumHeads: 2, NumLayers: 2, PatchSize: 7);

@@ -88,4 +88,23 @@ public class MCDetectionTests
         public bool Equals(float a, float b) => Math.Abs(a - b) <= tol;
         public int GetHashCode(float v) => 0;
     }
+
+    [Fact]
+    public void Batches_FromTheDrawnIds_EqualThePerImageUniquePath_HiddenDigitsIncluded()
+    {
+        // GetBatch takes the candidate ids from the renderer instead of one unique() per mask; a digit painted over
+        // entirely has no pixel left and must drop out exactly as unique() drops it.
+        using var mnist = new MNIST(Fixtures.MnistFolder(20), download: false);
+        var clutter = new MNISTClutter(instance: true, imageSize: 40, maxNumDigits: 6, mnist: mnist, device: Cpu);
+        var ds = new MCDetection(clutter);
+        var indices = Enumerable.Range(0, clutter.Count).ToList();
+        var batch = ds.GetBatch(indices);
+        var masks = clutter.GetBatch(indices)[1];                                            // [B x S x S] instance ids
+        var (boxes, labels) = MCDetection.MaskToBoundingBoxes(masks, clutter.MaxNumDigits, clutter.MaxNumDigits);
+        Assert.Equal(labels.data<long>().ToArray(), batch[2].data<long>().ToArray());
+        Assert.Equal(boxes.data<float>().ToArray(), batch[1].data<float>().ToArray());
+        // The case that matters occurred: some image shows fewer digits than were drawn on it.
+        var shown = (batch[2] >= 0).sum(1).data<long>().ToArray();
+        Assert.Contains(indices, i => shown[i] < clutter.Layout(i).Length);
+    }
 }

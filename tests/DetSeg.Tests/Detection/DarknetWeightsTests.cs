@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Detection;
 
+[Collection(GlobalRng.Name)]
 public class DarknetWeightsTests
 {
     static readonly ModelScale Tiny = new(0.125, 0.25);

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Detection;
 
+[Collection(GlobalRng.Name)]
 public class LossTests
 {
     static readonly double Ln2 = Math.Log(2);

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Training;
 
+[Collection(GlobalRng.Name)]
 public class CheckpointTests : IDisposable
 {
     readonly string dir = Path.Combine(Path.GetTempPath(), "detseg-ckpt-" + Guid.NewGuid().ToString("N"));
@@ -16,10 +17,10 @@ public class CheckpointTests : IDisposable
     [Fact]
     public void SaveLoad_RoundTripsWeightsOptimizerAndMetrics_IncludingNaN()
     {
-        torch.manual_seed(1);
+        var g = new Generator(1);
         var model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2));
         var opt = optim.Adam(model.parameters(), 0.01);
-        model.call(randn(4, 3)).sum().backward();
+        model.call(randn(new long[] { 4, 3 }, generator: g)).sum().backward();
         opt.step();
         var ck = Checkpoint.Capture(model, opt, 3, new Dictionary<string, double> { ["val/loss"] = 0.25, ["val/x"] = double.NaN });
         string path = Path.Combine(dir, "run", "best.ckpt");
@@ -36,7 +37,7 @@ public class CheckpointTests : IDisposable
         foreach (var (k, v) in model.state_dict())
             Assert.Equal(v.to(ScalarType.Float64).data<double>().ToArray(), other.state_dict()[k].to(ScalarType.Float64).data<double>().ToArray());
         // Same optimizer state: one more identical step keeps the two models identical.
-        var x = randn(4, 3);
+        var x = randn(new long[] { 4, 3 }, generator: g);
         foreach (var (m, o) in new[] { (model, opt), (other, otherOpt) }) { o.zero_grad(); m.call(x).sum().backward(); o.step(); }
         Assert.Equal(model.state_dict()["0.weight"].data<float>().ToArray(), other.state_dict()["0.weight"].data<float>().ToArray());
     }

@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DetSeg.Tests.Training;
 
+[Collection(GlobalRng.Name)]
 public class TrainerTests : IDisposable
 {
     readonly string root = Path.Combine(Path.GetTempPath(), "detseg-trainer-" + Guid.NewGuid().ToString("N"));
@@ -136,9 +137,15 @@ public class TrainerTests : IDisposable
         Assert.True(double.IsNaN(result.History[2].Train.Loss));
         Assert.True(result.BestEpoch is 0 or 1);
         Assert.Contains("invalid loss", log.ToString());
-        // Only the first batch of epoch 2 stepped: the weights moved once after epoch 1, and are finite.
-        Assert.All(Weights(model).Values.SelectMany(v => v), v => Assert.True(float.IsFinite(v)));
-        Assert.NotNull(afterEpoch1);
+        // Epoch 2 saw two batches (2 images each): the first stepped, the second was NaN and stopped the pass.
+        var stopped = result.History[2].Train;
+        Assert.Equal(4, stopped.NumImages);
+        Assert.Equal(2, stopped.BatchLosses.Count);
+        Assert.True(double.IsFinite(stopped.BatchLosses[0]) && double.IsNaN(stopped.BatchLosses[1]));
+        // So the weights moved once after epoch 1 (not zero times, not on the NaN), and are finite.
+        var final = Weights(model);
+        Assert.NotEqual(afterEpoch1!["3.weight"], final["3.weight"]);
+        Assert.All(final.Values.SelectMany(v => v), v => Assert.True(float.IsFinite(v)));
     }
 
     [Fact]
@@ -257,5 +264,146 @@ public class TrainerTests : IDisposable
         var e = Assert.Throws<KeyNotFoundException>(() => trainer.Train(TinyData(), TinyData(), Quiet(new TrainOptions { Monitor = "mean_iou" })));
         Assert.Contains("mean_iou", e.Message);
         Assert.Contains("loss", e.Message);
+    }
+
+    /// <summary>Steps through <see cref="Step"/>, and lets a test spoil a given validation pass.</summary>
+    sealed class Spoiler(nn.Module<Tensor, Tensor> model, ScriptedMetrics metrics)
+    {
+        public int Epoch;
+        int valBatch;
+        public Func<int, int, Tensor, Tensor>? OnValidation;   // (epoch, batch, loss) -> loss
+
+        public TrainingStep Step => (b, p) =>
+        {
+            metrics.Last = p;
+            var loss = TrainerTests.Step(model)(b, p);
+            return p == Phase.Validation && OnValidation is not null ? OnValidation(Epoch, valBatch++, loss) : loss;
+        };
+
+        public void NextEpoch(EpochLog e) { Epoch = e.Epoch + 1; valBatch = 0; }
+    }
+
+    [Fact]
+    public void Train_NaNValidationLoss_IsNeverBest_StopsTheRun_AndKeepsLastAtTheHealthyEpoch()
+    {
+        // The case: a diverged epoch whose loss is NaN but whose metric still "improves" (0.5 ≥ 0.1).
+        var metrics = new ScriptedMetrics([0.1, 0.5, 0.9]);
+        var model = TinyModel(6);
+        var spoiler = new Spoiler(model, metrics) { OnValidation = (epoch, _, loss) => epoch == 1 ? loss * double.NaN : loss };
+        var trainer = new Trainer(model, optim.Adam(model.parameters()), spoiler.Step, metrics, CPU);
+        var log = new StringWriter();
+        var o = Quiet(new TrainOptions { Monitor = "score", HigherIsBetter = true, Epochs = 3, CheckpointRoot = root, RunName = "nan-val",
+            OnEpoch = spoiler.NextEpoch }) with { Log = log };
+        var result = trainer.Train(TinyData(), TinyData(9), o);
+
+        Assert.Equal(StopReason.NonFiniteLoss, result.StopReason);
+        Assert.Equal(2, result.History.Count);
+        Assert.Equal([true, false], result.History.Select(h => h.IsBest));
+        Assert.Equal(0, result.BestEpoch);
+        Assert.Contains("validation loss", log.ToString());
+        Assert.Equal(0, Checkpoint.Load(Path.Combine(root, "nan-val", "best.ckpt")).Epoch);
+        Assert.Equal(0, Checkpoint.Load(Path.Combine(root, "nan-val", "last.ckpt")).Epoch);
+        // A resume does not train on from the healthy epoch into the same divergence: it says why it stopped.
+        var again = new Trainer(model, optim.Adam(model.parameters()), spoiler.Step, metrics, CPU).Resume(TinyData(), TinyData(9), o);
+        Assert.Equal(StopReason.NonFiniteLoss, again.StopReason);
+        Assert.Equal(2, again.History.Count);
+    }
+
+    [Fact]
+    public void Train_NaNBatchNormBuffer_IsNeverBestNorSaved()
+    {
+        // The last validation batch spoils a BatchNorm buffer after its loss was computed: every loss is finite,
+        // the metric improves, but the state is NaN and must reach neither best.ckpt nor last.ckpt.
+        var metrics = new ScriptedMetrics([0.1, 0.5, 0.9]);
+        var model = TinyModel(7);
+        var spoiler = new Spoiler(model, metrics)
+        {
+            OnValidation = (epoch, batch, loss) =>
+            {
+                if (epoch == 1 && batch == 3)
+                    using (no_grad()) model.named_buffers().First(b => b.name == "1.running_mean").buffer.fill_(double.NaN);
+                return loss;
+            },
+        };
+        var trainer = new Trainer(model, optim.Adam(model.parameters()), spoiler.Step, metrics, CPU);
+        var log = new StringWriter();
+        var result = trainer.Train(TinyData(), TinyData(9), Quiet(new TrainOptions { Monitor = "score", HigherIsBetter = true, Epochs = 3,
+            CheckpointRoot = root, RunName = "nan-buffer", OnEpoch = spoiler.NextEpoch }) with { Log = log });
+
+        Assert.Equal(StopReason.NonFiniteLoss, result.StopReason);
+        Assert.True(double.IsFinite(result.History[1].Validation!.Loss));
+        Assert.Equal(0, result.BestEpoch);
+        Assert.Contains("non-finite weights or buffers", log.ToString());
+        var last = Checkpoint.Load(Path.Combine(root, "nan-buffer", "last.ckpt"));
+        Assert.Equal(0, last.Epoch);
+        var restored = TinyModel(8);
+        last.Restore(restored);
+        Assert.All(Weights(restored)["1.running_mean"], v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void Train_EmptyTrainingSet_OrALoaderWithoutABatch_IsAnError()
+    {
+        var model = TinyModel(1);
+        var trainer = new Trainer(model, optim.Adam(model.parameters()), Step(model), null, CPU);
+        var o = Quiet(new TrainOptions { MonitorPhase = Phase.Training, Epochs = 3 });
+        var e = Assert.Throws<InvalidOperationException>(() => trainer.Train(new List<Tensor[]>(), null, o));
+        Assert.Contains("no batch", e.Message);
+        // 3 items, batch 8, dropLast: the loader yields nothing although the dataset is not empty.
+        using var loader = new DetSeg.Data.DataLoader(new ListDataset(Items().Take(3).ToList()), batchSize: 8, dropLast: true, device: CPU, numWorkers: 0);
+        e = Assert.Throws<InvalidOperationException>(() => trainer.Train(loader, null, o));
+        Assert.Contains("dropLast", e.Message);
+        // So is a validation loader that yields nothing.
+        Assert.Throws<InvalidOperationException>(() => trainer.Train(TinyData(), new List<Tensor[]>(), o with { MonitorPhase = Phase.Validation }));
+    }
+
+    [Fact]
+    public void Train_RunFolderInUse_FailsFast_NamingTheProcess_AndTouchesNothing()
+    {
+        var model = TinyModel(1);
+        var o = Quiet(new TrainOptions { MonitorPhase = Phase.Training, Epochs = 2, CheckpointRoot = root, RunName = "shared" });
+        // A second run with the same name, started while the first is in its first epoch.
+        Exception? second = null;
+        var first = new Trainer(model, optim.Adam(model.parameters()), Step(model), null, CPU).Train(TinyData(), null, o with
+        {
+            OnEpoch = e =>
+            {
+                if (e.Epoch != 0) return;
+                var other = TinyModel(2);
+                second = Record.Exception(() => new Trainer(other, optim.Adam(other.parameters()), Step(other), null, CPU).Train(TinyData(), null, o));
+            },
+        });
+        var io = Assert.IsType<IOException>(second);
+        Assert.Contains(Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), io.Message);
+        Assert.Contains("shared", io.Message);
+        // The second run deleted nothing: the first one's files are there, and its run completed.
+        Assert.Equal(StopReason.Completed, first.StopReason);
+        Assert.Equal(1, Checkpoint.Load(Path.Combine(root, "shared", "last.ckpt")).Epoch);
+        // Released when the run returns: the name can be used again.
+        var third = TinyModel(3);
+        Assert.Equal(2, new Trainer(third, optim.Adam(third.parameters()), Step(third), null, CPU).Train(TinyData(), null, o).History.Count);
+        Assert.Throws<IOException>(() => { using var held = RunLock.Acquire(Path.Combine(root, "shared")); RunLock.Acquire(Path.Combine(root, "shared")); });
+    }
+
+    sealed class CountingSink : IProgressSink
+    {
+        public readonly List<int?> Totals = [];
+        public void Begin(string label, int? total) => Totals.Add(total);
+        public void Update(int done, double meanLoss, TimeSpan elapsed) { }
+        public void End(string summary) { }
+    }
+
+    [Fact]
+    public void OneEpoch_ProgressKnowsTheDataLoadersBatchCount()
+    {
+        var model = TinyModel(1);
+        using var loader = new DetSeg.Data.DataLoader(new ListDataset(Items()), batchSize: 3, device: CPU, numWorkers: 0);
+        var sink = new CountingSink();
+        var trainer = new Trainer(model, null, Step(model), null, CPU);
+        trainer.OneEpoch(Phase.Validation, loader, progress: sink);
+        var data = TinyData();   // made here: tensors made inside the trainer's per-batch scope die with the batch
+        IEnumerable<Tensor[]> Lazy() { foreach (var b in data) yield return b; }
+        trainer.OneEpoch(Phase.Validation, Lazy(), progress: sink);                    // a lazy sequence: no total
+        Assert.Equal([3, null], sink.Totals);                                          // 8 items in batches of 3
     }
 }
