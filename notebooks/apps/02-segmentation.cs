@@ -168,12 +168,12 @@ var testLoader = new DataLoader(testSet, batchSize: 17, device: device);
 torch.manual_seed(0);
 model = new SemanticSegmentor(3, 2, width).to(device);
 var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
-var metrics = new ClassificationMetrics(2);
-var trainer = SegmentationTraining.CreateTrainer(model, optimizer, metrics, device);
+var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
 var options = SegmentationTraining.DefaultOptions(runName: $"unet-pennfudan-{profile}", epochs: epochs)
     with { Generators = [trainSet.AugmentationGenerator] }; // a resume replays the same augmentations
 var result = trainer.Train(MakeTrainLoader(), valLoader, options);
-Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.BestValue:P2}; {result.StopMessage}");
+result.Best!.Restore(model);                                // the best weights, not the last
+App.Show(Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.BestValue:P2}; {result.StopMessage}"), 16);
 
 // **Resume.** After a crash or a kernel restart, rebuild the model and optimizer and call `Resume` with the same
 // options: it reloads `last.ckpt` (weights, optimizer state, random generator, patience counter, history) and
@@ -183,9 +183,9 @@ Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.
 // ── cell 18 ──
 var resumedModel = new SemanticSegmentor(3, 2, width).to(device);
 var resumedOptimizer = torch.optim.Adam(resumedModel.parameters(), lr: 1e-3);
-var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, new ClassificationMetrics(2), device)
+var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
     .Resume(MakeTrainLoader(), valLoader, options);
-Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}");
+App.Show(Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}"), 18);
 
 // ## Task 3 — Curves
 //
@@ -193,7 +193,7 @@ Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {res
 // metrics are measured *with* augmentation and BatchNorm in training mode, so they can sit below validation.
 
 // ── cell 20 ──
-App.Show(SegmentationPlots.Curves(result), 20);
+App.Show(TrainingPlots.Curves(result, SegmentationPlots.CourseCurves), 20);
 
 // ## The best checkpoint on the test set
 //
@@ -201,11 +201,11 @@ App.Show(SegmentationPlots.Curves(result), 20);
 // then the mean and the frequency-weighted mean.
 
 // ── cell 22 ──
-result.Best!.Restore(model);
-var (test, testMetrics) = SegmentationTraining.OneEpoch(Phase.Testing, model, testLoader, device);
+var test = trainer.OneEpoch(Phase.Testing, testLoader);
+var testMetrics = trainer.Metrics;                          // the test pass's confusion matrix
 Console.WriteLine($"TEST: loss {test.Loss:0.0000} on {test.NumImages} images (best epoch {result.BestEpoch})");
 Console.WriteLine(testMetrics.ToString(["background", "pedestrian"]));
-Console.WriteLine($"pedestrian IoU {test["iou_1"]:P1} (course code, same settings, cpu profile: 61.3 %), mean IoU {test["mean_iou"]:P1}");
+App.Show(Console.WriteLine($"pedestrian IoU {test["iou_1"]:P1} (course code, same settings, cpu profile: 61.3 %), mean IoU {test["mean_iou"]:P1}"), 22);
 
 // Image | ground truth | prediction for test images; the padding is drawn in its own colour (the course maps -1 to 2 for display).
 

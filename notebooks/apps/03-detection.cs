@@ -393,22 +393,14 @@ else
 model.to(device);
 var criterion = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(device);
 var optimizer = optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate);
-var valMap = new MeanAveragePrecision(10);
-var trainer = new Trainer(model, optimizer, DetectionTraining.Step(model, criterion, valMap), valMap, device);
-var run = trainer.Train(trainLoader, valLoader, new TrainOptions
-{
-    Epochs = recipe.Epochs, Monitor = "map50", HigherIsBetter = true, Patience = null,
-    Scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.Epochs, recipe.LearningRate * 0.05),
-});
-run.Best!.Restore(model);
-Console.WriteLine($"best epoch {run.BestEpoch}: validation mAP@0.5 {run.BestValue:F3}");
+var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
+var options = DetectionTraining.DefaultOptions(optimizer, recipe.Epochs);  // best by validation map50, cosine decay
+var result = trainer.Train(trainLoader, valLoader, options);
+result.Best!.Restore(model);                                // the best weights, not the last
+App.Show(Console.WriteLine($"best epoch {result.BestEpoch}: validation mAP@0.5 {result.BestValue:F3}"), 32);
 
 // ── cell 33 ──
-App.Show(Charts.LineGrid(new[]
-{
-    new Panel("loss", new[] { new Series("train", run.Series(Phase.Training, "loss")), new Series("validation", run.Series(Phase.Validation, "loss")) }),
-    new Panel("validation mAP", new[] { new Series("mAP@0.5", run.Series(Phase.Validation, "map50")), new Series("mAP@0.5:0.95", run.Series(Phase.Validation, "map50_95")) }),
-}, columns: 2, title: "YOLOv3 on MNIST clutter", xTitle: "epoch", markerX: run.BestEpoch, markerLabel: "best"), 33);
+App.Show(TrainingPlots.Curves(result, ["loss", "map50", "map50_95"], title: "YOLOv3 on MNIST clutter"), 33);
 
 // ## Mean average precision
 //
@@ -418,10 +410,11 @@ App.Show(Charts.LineGrid(new[]
 // points (COCO), mAP the mean over classes, and mAP@0.5:0.95 averages 10 IoU thresholds from 0.5 to 0.95.
 
 // ── cell 35 ──
-var testMap = DetectionTraining.Evaluate(model, testLoader);
+var test = trainer.OneEpoch(Phase.Testing, testLoader);
+var testMap = trainer.Metrics;                              // the test pass's detections
 Console.WriteLine($"{testMap.NumImages} held-out test images");
 Console.WriteLine(testMap);
-Console.WriteLine($"mAP@0.5 {testMap.Map50:F3}   mAP@0.75 {testMap.Map75:F3}   mAP@0.5:0.95 {testMap.Map50To95:F3}");
+Console.WriteLine($"mAP@0.5 {test["map50"]:F3}   mAP@0.75 {test["map75"]:F3}   mAP@0.5:0.95 {test["map50_95"]:F3}");
 Console.WriteLine(testMap.Summary());                // pycocotools' COCOeval.summarize(): its twelve numbers
 var (precisionAt, recallAt) = testMap.PrecisionRecallAt(0.5, scoreThreshold: 0.5);
 Console.WriteLine($"at score ≥ 0.5 and IoU ≥ 0.5: mean precision {precisionAt.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():P1}, mean recall {recallAt.Where(double.IsFinite).DefaultIfEmpty(double.NaN).Average():P1}");

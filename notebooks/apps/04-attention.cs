@@ -144,16 +144,15 @@ var valLoader = new DetSeg.Data.DataLoader(splits.Validation, batchSize: 500, de
 var testLoader = new DetSeg.Data.DataLoader(splits.Test, batchSize: 500, device: device);
 
 var pre = ViTTraining.CreateModel(config, recipe.Seed, device);
+var preOptimizer = ViTTraining.CreateOptimizer(pre, recipe);          // AdamW; no decay for biases, norms, embeddings
+var preTrainer = ViTTraining.CreateTrainer(pre, preOptimizer, device);
 var clock = System.Diagnostics.Stopwatch.StartNew();
-var preRun = ViTTraining.Train(pre, TrainLoader(), valLoader, recipe, runName: "vit-preln");
-Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preRun.Result.BestValue:P2} at epoch {preRun.Result.BestEpoch}");
+var preResult = preTrainer.Train(TrainLoader(), valLoader, ViTTraining.DefaultOptions(recipe, preOptimizer, runName: "vit-preln"));
+preResult.Best!.Restore(pre);                               // the best weights, not the last
+App.Show(Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preResult.BestValue:P2} at epoch {preResult.BestEpoch}"), 13);
 
 // ── cell 14 ──
-App.Show(Charts.LineGrid(new[]
-{
-    new Panel("loss", new[] { new Series("train", preRun.Result.Series(Phase.Training, "loss")), new Series("validation", preRun.Result.Series(Phase.Validation, "loss")) }),
-    new Panel("accuracy", new[] { new Series("train", preRun.Result.Series(Phase.Training, "accuracy")), new Series("validation", preRun.Result.Series(Phase.Validation, "accuracy")) }),
-}, title: "Pre-LN ViT on MNIST", xTitle: "epoch", markerX: preRun.Result.BestEpoch, markerLabel: "best"), 14);
+App.Show(TrainingPlots.Curves(preResult, ["loss", "accuracy"], columns: 2, title: "Pre-LN ViT on MNIST"), 14);
 
 // ## Test accuracy and the confusion matrix
 //
@@ -162,11 +161,12 @@ App.Show(Charts.LineGrid(new[]
 // the table also counts true negatives).
 
 // ── cell 16 ──
-var preTest = preRun.Trainer.OneEpoch(Phase.Testing, testLoader);
+var preTest = preTrainer.OneEpoch(Phase.Testing, testLoader);
+var preTestMetrics = preTrainer.Metrics;                    // the test pass's confusion matrix
 Console.WriteLine($"Pre-LN test accuracy: {preTest["accuracy"]:P2} on {preTest.NumImages} digits (loss {preTest.Loss:F4}), training {clock.Elapsed.TotalMinutes:F1} min on {DetSeg.Runtime.Device.Describe()}");
 string[] digits = Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
-Console.WriteLine(preRun.Metrics.Metrics.ToString(digits));
-App.Show(Charts.Heatmap(preRun.Metrics.Metrics.Confusion.Value, digits, digits, title: "Confusion matrix of the test digits (Pre-LN ViT)",
+Console.WriteLine(preTestMetrics.ToString(digits));
+App.Show(Charts.Heatmap(preTestMetrics.Confusion.Value, digits, digits, title: "Confusion matrix of the test digits (Pre-LN ViT)",
                xTitle: "predicted", yTitle: "actual", textFormat: "0"), 16);
 
 // ## Where does the CLS token look?
@@ -195,22 +195,25 @@ App.Show(Charts.Grid(Enumerable.Range(0, shown.Count).Select(i =>
 
 // ── cell 20 ──
 var post = ViTTraining.CreateModel(config with { PreNorm = false }, recipe.Seed, device);
+var postOptimizer = ViTTraining.CreateOptimizer(post, recipe);
+var postTrainer = ViTTraining.CreateTrainer(post, postOptimizer, device);
 clock.Restart();
-var postRun = ViTTraining.Train(post, TrainLoader(), valLoader, recipe, runName: "vit-postln");
+var postResult = postTrainer.Train(TrainLoader(), valLoader, ViTTraining.DefaultOptions(recipe, postOptimizer, runName: "vit-postln"));
+postResult.Best!.Restore(post);
 var postMinutes = clock.Elapsed.TotalMinutes;
-var postTest = postRun.Trainer.OneEpoch(Phase.Testing, testLoader);
+var postTest = postTrainer.OneEpoch(Phase.Testing, testLoader);
 Console.WriteLine($"{recipe.Epochs} epoch(s) each, seed {recipe.Seed}, lr {recipe.LearningRate} with no warm-up:");
-Console.WriteLine($"  Pre-LN : best val {preRun.Result.BestValue:P2}, test {preTest["accuracy"]:P2}");
-Console.WriteLine($"  Post-LN: best val {postRun.Result.BestValue:P2}, test {postTest["accuracy"]:P2} ({postMinutes:F1} min)");
+Console.WriteLine($"  Pre-LN : best val {preResult.BestValue:P2}, test {preTest["accuracy"]:P2}");
+App.Show(Console.WriteLine($"  Post-LN: best val {postResult.BestValue:P2}, test {postTest["accuracy"]:P2} ({postMinutes:F1} min)"), 20);
 
 // ── cell 21 ──
-int window = Math.Max(1, Math.Min(25, preRun.BatchLosses.Count / 10));
+int window = Math.Max(1, Math.Min(25, preResult.BatchLosses.Count / 10));
 double[] Smooth(IReadOnlyList<double> v) => v.Select((_, i) => v.Skip(Math.Max(0, i - window + 1)).Take(Math.Min(window, i + 1)).Average()).ToArray();
-double[] steps = Enumerable.Range(1, preRun.BatchLosses.Count).Select(i => (double)i).ToArray();
+double[] steps = Enumerable.Range(1, preResult.BatchLosses.Count).Select(i => (double)i).ToArray();
 App.Show(Charts.LineGrid(new[]
 {
-    new Panel($"training loss per batch (moving mean of {window})", new[] { new Series("Pre-LN", Smooth(preRun.BatchLosses), steps), new Series("Post-LN", Smooth(postRun.BatchLosses), steps) }),
-    new Panel("validation accuracy per epoch", new[] { new Series("Pre-LN", preRun.Result.Series(Phase.Validation, "accuracy")), new Series("Post-LN", postRun.Result.Series(Phase.Validation, "accuracy")) }),
+    new Panel($"training loss per batch (moving mean of {window})", new[] { new Series("Pre-LN", Smooth(preResult.BatchLosses), steps), new Series("Post-LN", Smooth(postResult.BatchLosses), steps) }),
+    new Panel("validation accuracy per epoch", new[] { new Series("Pre-LN", preResult.Series(Phase.Validation, "accuracy")), new Series("Post-LN", postResult.Series(Phase.Validation, "accuracy")) }),
 }, title: "Pre-LN vs Post-LN, same seed and budget, no warm-up", xTitle: "step / epoch"), 21);
 
 // ## Speed

@@ -97,12 +97,12 @@ var testSeg = new PFSegmentation(segSplits[2], imageSize, device: device);
 manual_seed(0);
 var unet = new SemanticSegmentor(3, 2, unetWidth).to(device);
 var unetOptimizer = optim.Adam(unet.parameters(), lr: 1e-3);
-var segTrainer = SegmentationTraining.CreateTrainer(unet, unetOptimizer, new DetSeg.Metrics.ClassificationMetrics(2), device);
+var segTrainer = SegmentationTraining.CreateTrainer(unet, unetOptimizer, device: device);
 var segRun = segTrainer.Train(new DataLoader(trainSeg, batchSize: 4, shuffle: true, dropLast: true, seed: 0, device: device),
     new DataLoader(valSeg, batchSize: 17, device: device),
     SegmentationTraining.DefaultOptions(runName: $"unet-coco-{profile}", epochs: unetEpochs) with { Generators = [trainSeg.AugmentationGenerator] });
 segRun.Best!.Restore(unet);
-var (segTest, _) = SegmentationTraining.OneEpoch(Phase.Testing, unet, new DataLoader(testSeg, batchSize: 17, device: device), device);
+var segTest = segTrainer.OneEpoch(Phase.Testing, new DataLoader(testSeg, batchSize: 17, device: device));
 Console.WriteLine($"best epoch {segRun.BestEpoch}; test on {segTest.NumImages} images: pedestrian IoU {segTest["iou_1"]:P1}, mean IoU {segTest["mean_iou"]:P1}");
 
 // ## A YOLOv3 pedestrian detector
@@ -120,12 +120,10 @@ manual_seed(0);
 var yolo = new YOLOv3(3, 1, yoloScale, anchorsPx).to(device);
 var criterion = new CustomYOLOv3Loss(imageSize, yolo.anchors).to(device);
 var yoloOptimizer = optim.Adam(yolo.parameters(), 1e-3);
-var valMap = new MeanAveragePrecision(1);
-var detTrainer = new Trainer(yolo, yoloOptimizer, DetectionTraining.Step(yolo, criterion, valMap), valMap, device);
+var detTrainer = DetectionTraining.CreateTrainer(yolo, yoloOptimizer, criterion, device);
 var detRun = detTrainer.Train(new DataLoader(detSplits[0], batchSize: 8, shuffle: true, dropLast: true, seed: 0, device: device),
     new DataLoader(detSplits[1], batchSize: 17, device: device),
-    new TrainOptions { Epochs = yoloEpochs, Monitor = "map50", HigherIsBetter = true, Patience = null,
-        Scheduler = optim.lr_scheduler.CosineAnnealingLR(yoloOptimizer, yoloEpochs, 5e-5) });
+    DetectionTraining.DefaultOptions(yoloOptimizer, yoloEpochs));   // map50 on validation, cosine to 5 % of the learning rate
 detRun.Best!.Restore(yolo);
 Console.WriteLine($"{yolo.parameters().Sum(p => p.numel()):N0} parameters; anchors (px) {anchorsPx.ToString(TorchSharp.TensorStringStyle.Numpy)}; best epoch {detRun.BestEpoch}, validation mAP@0.5 {detRun.BestValue:F3}");
 
@@ -134,7 +132,8 @@ Console.WriteLine($"{yolo.parameters().Sum(p => p.numel()):N0} parameters; ancho
 // The same 101-point interpolated average precision as pycocotools, at IoU 0.5, 0.75 and averaged over 0.5:0.95.
 
 // ── cell 13 ──
-var testMap = DetectionTraining.Evaluate(yolo, new DataLoader(detSplits[2], batchSize: 17, device: device));
+detTrainer.OneEpoch(Phase.Testing, new DataLoader(detSplits[2], batchSize: 17, device: device));
+var testMap = detTrainer.Metrics;                           // the test pass's detections
 Console.WriteLine($"{testMap.NumImages} test images: mAP@0.5 {testMap.Map50:F3}   mAP@0.75 {testMap.Map75:F3}   mAP@0.5:0.95 {testMap.Map50To95:F3}");
 
 // ## Predict on image files
