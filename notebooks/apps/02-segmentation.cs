@@ -173,7 +173,7 @@ var options = SegmentationTraining.DefaultOptions(runName: $"unet-pennfudan-{pro
     with { Generators = [trainSet.AugmentationGenerator] }; // a resume replays the same augmentations
 var result = trainer.Train(MakeTrainLoader(), valLoader, options);
 result.Best!.Restore(model);                                // the best weights, not the last
-App.Show(Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.BestValue:P2}; {result.StopMessage}"), 16);
+Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.BestValue:P2}; {result.StopMessage}");
 
 // **Resume.** After a crash or a kernel restart, rebuild the model and optimizer and call `Resume` with the same
 // options: it reloads `last.ckpt` (weights, optimizer state, random generator, patience counter, history) and
@@ -185,7 +185,7 @@ var resumedModel = new SemanticSegmentor(3, 2, width).to(device);
 var resumedOptimizer = torch.optim.Adam(resumedModel.parameters(), lr: 1e-3);
 var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
     .Resume(MakeTrainLoader(), valLoader, options);
-App.Show(Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}"), 18);
+Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}");
 
 // ## Task 3 — Curves
 //
@@ -205,7 +205,7 @@ var test = trainer.OneEpoch(Phase.Testing, testLoader);
 var testMetrics = trainer.Metrics;                          // the test pass's confusion matrix
 Console.WriteLine($"TEST: loss {test.Loss:0.0000} on {test.NumImages} images (best epoch {result.BestEpoch})");
 Console.WriteLine(testMetrics.ToString(["background", "pedestrian"]));
-App.Show(Console.WriteLine($"pedestrian IoU {test["iou_1"]:P1} (course code, same settings, cpu profile: 61.3 %), mean IoU {test["mean_iou"]:P1}"), 22);
+Console.WriteLine($"pedestrian IoU {test["iou_1"]:P1} (course code, same settings, cpu profile: 61.3 %), mean IoU {test["mean_iou"]:P1}");
 
 // Image | ground truth | prediction for test images; the padding is drawn in its own colour (the course maps -1 to 2 for display).
 

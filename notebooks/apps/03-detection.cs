@@ -397,7 +397,7 @@ var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, devic
 var options = DetectionTraining.DefaultOptions(optimizer, recipe.Epochs);  // best by validation map50, cosine decay
 var result = trainer.Train(trainLoader, valLoader, options);
 result.Best!.Restore(model);                                // the best weights, not the last
-App.Show(Console.WriteLine($"best epoch {result.BestEpoch}: validation mAP@0.5 {result.BestValue:F3}"), 32);
+Console.WriteLine($"best epoch {result.BestEpoch}: validation mAP@0.5 {result.BestValue:F3}");
 
 // ── cell 33 ──
 App.Show(TrainingPlots.Curves(result, ["loss", "map50", "map50_95"], title: "YOLOv3 on MNIST clutter"), 33);

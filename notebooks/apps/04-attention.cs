@@ -149,7 +149,7 @@ var preTrainer = ViTTraining.CreateTrainer(pre, preOptimizer, device);
 var clock = System.Diagnostics.Stopwatch.StartNew();
 var preResult = preTrainer.Train(TrainLoader(), valLoader, ViTTraining.DefaultOptions(recipe, preOptimizer, runName: "vit-preln"));
 preResult.Best!.Restore(pre);                               // the best weights, not the last
-App.Show(Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preResult.BestValue:P2} at epoch {preResult.BestEpoch}"), 13);
+Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preResult.BestValue:P2} at epoch {preResult.BestEpoch}");
 
 // ── cell 14 ──
 App.Show(TrainingPlots.Curves(preResult, ["loss", "accuracy"], columns: 2, title: "Pre-LN ViT on MNIST"), 14);
@@ -204,7 +204,7 @@ var postMinutes = clock.Elapsed.TotalMinutes;
 var postTest = postTrainer.OneEpoch(Phase.Testing, testLoader);
 Console.WriteLine($"{recipe.Epochs} epoch(s) each, seed {recipe.Seed}, lr {recipe.LearningRate} with no warm-up:");
 Console.WriteLine($"  Pre-LN : best val {preResult.BestValue:P2}, test {preTest["accuracy"]:P2}");
-App.Show(Console.WriteLine($"  Post-LN: best val {postResult.BestValue:P2}, test {postTest["accuracy"]:P2} ({postMinutes:F1} min)"), 20);
+Console.WriteLine($"  Post-LN: best val {postResult.BestValue:P2}, test {postTest["accuracy"]:P2} ({postMinutes:F1} min)");
 
 // ── cell 21 ──
 int window = Math.Max(1, Math.Min(25, preResult.BatchLosses.Count / 10));

@@ -28,6 +28,9 @@ public class ExportTests
         // A trailing expression is the cell's value; one ending in ';' is not.
         Assert.Contains("App.Show(new Point(1, 2), 3);", lines);
         Assert.Contains("sb.Length;", lines);
+        // A trailing Console.WriteLine is void, in the kernel as in the app: a statement, never App.Show(void).
+        Assert.Contains("Console.WriteLine($\"length {sb.Length}\");", lines);
+        Assert.DoesNotContain(lines, l => l.Contains("App.Show(Console.", StringComparison.Ordinal));
         // Types move after the statements; display() maps to App.Show.
         Assert.True(Array.IndexOf(lines, "record Point(int X, int Y);") > Array.IndexOf(lines, "sb.Length;"));
         Assert.Contains("void display(object? value) => App.Show(value, 0); // the notebook kernel's display()", lines);

@@ -87,11 +87,15 @@ static class AppExport
             edits.Add((member.FullSpan, ""));
         }
         if (root.Members.LastOrDefault() is GlobalStatementSyntax { Statement: ExpressionStatementSyntax { SemicolonToken.IsMissing: true } last })
-            edits.Add((last.Expression.Span, $"App.Show({last.Expression}, {cell});"));
+            // A trailing Console.Write(Line) is void in the kernel too (it displays nothing): keep it a statement.
+            edits.Add((last.Expression.Span, IsConsoleWrite(last.Expression) ? $"{last.Expression};" : $"App.Show({last.Expression}, {cell});"));
         foreach (var (span, with) in edits.OrderByDescending(e => e.Span.Start))
             text = text[..span.Start] + with + text[span.End..];
         return (text.Trim('\n'), usings, types.ToString().TrimEnd());
     }
+
+    static bool IsConsoleWrite(ExpressionSyntax e) =>
+        e is InvocationExpressionSyntax { Expression: MemberAccessExpressionSyntax { Expression: IdentifierNameSyntax { Identifier.Text: "Console" }, Name.Identifier.Text: "Write" or "WriteLine" } };
 
     const string Runtime = """
 // ── what the notebook kernel did for the cells ──
