@@ -13,7 +13,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     public readonly Conv2d conv;
     /// <summary>The batch normalization after <see cref="conv"/>.</summary>
     public readonly BatchNorm2d bn;
-    private readonly LeakyReLU act;
+    private readonly Runtime.LeakyReLU act;
 
     /// <summary>Creates a block; defaults are the course's 3x3, stride 1, padding 1.</summary>
     public ConvBlock(long inChannels, long outChannels, long kernelSize = 3, long stride = 1, long padding = 1)
@@ -21,7 +21,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     {
         conv = nn.Conv2d(inChannels, outChannels, kernelSize, stride: stride, padding: padding, bias: false);
         bn = nn.BatchNorm2d(outChannels);
-        act = nn.LeakyReLU(0.1, inplace: true);
+        act = new Runtime.LeakyReLU(0.1, inplace: true); // slope held: see Runtime.LeakyReLU
         RegisterComponents();
         DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
