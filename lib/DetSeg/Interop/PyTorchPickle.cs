@@ -42,6 +42,8 @@ public static class PyTorchPickle
         CheckSameTorchSharp();
         Hashtable table;
         try { table = PyTorchUnpickler.UnpickleStateDict(path); }
+        // What PyBridge and Razorvine raise for a pickle they cannot map (a whole nn.Module, an unknown storage or
+        // opcode): reported as this file's fault, with the way to save a plain state_dict.
         catch (Exception e) when (e is NotImplementedException or InvalidCastException or Razorvine.Pickle.PickleException or InvalidOperationException)
         {
             throw new InvalidDataException($"'{path}' could not be read as a state_dict ({e.GetType().Name}: {e.Message}). Save weights with torch.save(model.state_dict(), path), not the whole model.", e);

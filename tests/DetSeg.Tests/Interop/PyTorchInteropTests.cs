@@ -133,4 +133,18 @@ public class PyTorchInteropTests(Xunit.Abstractions.ITestOutputHelper log)
         Assert.Contains("not a PyTorch zip checkpoint", ex.Message);
         Assert.Throws<ArgumentException>(() => PyTorchWeights.Save(UNet(), Path.Combine(dir, "w.onnx")));
     }
+
+    [Fact]
+    public void ZipThatIsNoStateDict_NamesTheFile()
+    {
+        // A zip with a PyTorch-like layout whose pickle is garbage: the unpickler's own error becomes one that names the file.
+        string path = Path.Combine(TestPaths.NewTempDir(), "broken.pt");
+        using (var zip = System.IO.Compression.ZipFile.Open(path, System.IO.Compression.ZipArchiveMode.Create))
+        {
+            using var s = zip.CreateEntry("archive/data.pkl").Open();
+            s.Write("\x80\x02garbage"u8);
+        }
+        var ex = Assert.Throws<InvalidDataException>(() => PyTorchWeights.Load(UNet(), path));
+        Assert.Contains("broken.pt", ex.Message);
+    }
 }
