@@ -11,6 +11,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using DetSeg.Plots;
 using DetSeg.Data;
+using App = DetSeg.Runtime.NotebookApp; // what the notebook kernel did for the cells
 
 App.Start("01b-data", args);
 
@@ -143,38 +144,3 @@ var (std, mean) = BatchedStdMean.Compute(Sizes());
 boxLoader.Dispose();
 Console.WriteLine($"{count} images: box w/h std ({std[0].item<float>():F4}, {std[1].item<float>():F4}), mean ({mean[0].item<float>():F4}, {mean[1].item<float>():F4})");
 
-// ── what the notebook kernel did for the cells ──
-static class App
-{
-    static string name = "app", charts = ".";
-    static int count;
-
-    /// <summary>Sets the profile from --profile and the data folder as the notebook host does, and the working
-    /// directory to notebooks/ (as VS Code does for a notebook), so paths in the cells mean the same.</summary>
-    public static void Start(string appName, string[] args)
-    {
-        name = appName;
-        for (int i = 0; i + 1 < args.Length; i++)
-            if (args[i] == "--profile") Environment.SetEnvironmentVariable("DETSEG_PROFILE", args[i + 1]);
-        string here = AppContext.GetData("EntryPointFileDirectoryPath") as string ?? Path.Combine(Environment.CurrentDirectory, "notebooks", "apps");
-        charts = Path.Combine(here, "charts");
-        Environment.CurrentDirectory = Path.GetDirectoryName(Path.GetFullPath(here))!;
-        // Data as the host finds them: DETSEG_DATA, else shared/data beside the clone, else the cache (downloads).
-        string shared = Path.GetFullPath(Path.Combine(Environment.CurrentDirectory, "..", "..", "shared", "data"));
-        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("DETSEG_DATA")) && Directory.Exists(shared))
-            Environment.SetEnvironmentVariable("DETSEG_DATA", shared);
-    }
-
-    /// <summary>A cell's value: a chart goes to a self-contained HTML file, anything else is printed.</summary>
-    public static void Show(object? value, int cell)
-    {
-        if (value is DetSeg.Plots.Figure figure)
-        {
-            string path = Path.Combine(charts, $"{name}-cell{cell:00}-{++count}.html");
-            figure.SaveHtml(path);
-            Console.WriteLine($"[chart] {(figure.Title.Length > 0 ? figure.Title : "figure")}: {Path.GetRelativePath(Environment.CurrentDirectory, path)}");
-        }
-        else if (value is not null)
-            Console.WriteLine(value);
-    }
-}

@@ -34,7 +34,7 @@ public class ExportTests
         // Types move after the statements; display() maps to App.Show.
         Assert.True(Array.IndexOf(lines, "record Point(int X, int Y);") > Array.IndexOf(lines, "sb.Length;"));
         Assert.Contains("void display(object? value) => App.Show(value, 0); // the notebook kernel's display()", lines);
-        Assert.Contains("static class App", lines);
+        Assert.Contains("using App = DetSeg.Runtime.NotebookApp; // what the notebook kernel did for the cells", lines);
     }
 
     [Fact]
