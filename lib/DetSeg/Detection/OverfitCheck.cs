@@ -45,8 +45,9 @@ public static class OverfitCheck
     /// <remarks>
     /// The anchors are the course's in pixels of its 128-pixel images on any canvas: a digit is drawn 28 pixels wide
     /// (scaled 0.75–1.25) whatever the image size, so on 64 pixels the normalized lattice would give anchors of half
-    /// the digits' size (measured on 8 real MNIST-clutter images: mAP@0.5 fell from 1.0 to 0.50–0.84 between epochs
-    /// 70 and 100 with those, and stayed at 1.0 from epoch 30 to 150 with these).
+    /// the digits' size. Measured on real MNIST clutter, 64 px, lr 3e-3, scale (0.125, 0.25): on the first 64 images
+    /// (batch 8) mAP@0.5 after 60 epochs was 0.689 with those and 0.959 with these; on 8 images (batch 4) it fell from
+    /// 1.0 to 0.50–0.84 between epochs 70 and 100 with those and stayed at 1.0 from epoch 30 to 150 with these.
     /// </remarks>
     /// <param name="data">MNIST-clutter detection items (its image size sets the model's input).</param>
     /// <param name="numImages">Images to memorise.</param>
