@@ -393,7 +393,7 @@ else
 }
 model.to(device);
 var criterion = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(device);
-var optimizer = optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate);
+var optimizer = Optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate);  // torch.optim.Adam, GC-safe step
 var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
 var options = DetectionTraining.DefaultOptions(optimizer, recipe.Epochs);  // best by validation map50, cosine decay
 var result = trainer.Train(trainLoader, valLoader, options);
