@@ -9,7 +9,8 @@ namespace DetSeg.Tests.Runtime;
 /// <param name="Method">The source-level method: lambdas, local functions and async/iterator bodies count as their host's.</param>
 /// <param name="Offset">IL offset of the call in the compiled body.</param>
 /// <param name="Call">What is called: the conversion itself, or a TorchSharp method that makes one inside.</param>
-public sealed record ScalarTemporary(string Method, int Offset, string Call);
+/// <param name="MakesUnsafeModule">The call creates a TorchSharp module whose forward makes temporaries on every call.</param>
+public sealed record ScalarTemporary(string Method, int Offset, string Call, bool MakesUnsafeModule = false);
 
 /// <summary>
 /// Reads compiled IL (method bodies through reflection) to find temporary <see cref="Scalar"/>s: TorchSharp 0.107
@@ -216,14 +217,18 @@ public static class ScalarIlScan
             foreach (var (at, callee, body, index, resolve) in Calls(m))
             {
                 string? why = null;
+                bool module = false;
                 if (MakesScalar(callee)) { if (!IsHeld(body, index, resolve)) why = Describe(callee); }
                 else if (callee.DeclaringType?.Assembly == typeof(Scalar).Assembly)
                 {
                     if (IsUnsafe(callee)) why = Describe(callee);
                     else if ((callee is ConstructorInfo ? callee.DeclaringType : (callee as MethodInfo)?.ReturnType) is Type made && unsafeModules.Contains(made))
+                    {
                         why = $"{Describe(callee)} (makes {made.Name}, whose forward makes a temporary Scalar)";
+                        module = true;
+                    }
                 }
-                if (why is not null) found.Add(new ScalarTemporary(SourceName(m), at.Offset, why));
+                if (why is not null) found.Add(new ScalarTemporary(SourceName(m), at.Offset, why, module));
             }
         }
         return found;
