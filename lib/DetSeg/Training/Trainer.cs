@@ -114,7 +114,8 @@ public class Trainer
                 var loss = Step(batch, phase);
                 if (loss.numel() != 1)
                     throw new InvalidOperationException($"The training step must return a scalar loss; it returned shape [{string.Join(", ", loss.shape)}].");
-                double value = loss.ToDouble();
+                // Not ToDouble(): TorchSharp's goes through a temporary Scalar that a GC on another thread can free mid-read.
+                double value = loss.detach().to(ScalarType.Float64).item<double>();
                 if (!double.IsFinite(value)) nonFinite = true;
                 if (training)
                 {
