@@ -177,19 +177,24 @@ public class BatchNorm2dTests
         Assert.Equal(calls, bn.num_batches_tracked!.item<long>());
     }
 
-    /// <summary>Calls <paramref name="module"/> in a loop while another thread forces GCs; the first exception ends it.</summary>
-    internal static async Task<(long calls, Exception? error)> RunUnderGcPressure(nn.Module<Tensor, Tensor> module, TimeSpan duration)
+    /// <summary>
+    /// Calls <paramref name="module"/> in a loop while another thread forces GCs, for <paramref name="duration"/> and
+    /// at least <paramref name="minCalls"/> calls (a busy machine makes fewer calls per second), at most six times the
+    /// duration; the first exception ends it.
+    /// </summary>
+    internal static async Task<(long calls, Exception? error)> RunUnderGcPressure(nn.Module<Tensor, Tensor> module, TimeSpan duration, long minCalls = 2000)
     {
         var x = randn(new long[] { 2, 4, 3, 3 }, generator: new Generator(5));
         Tensor expected;
         using (no_grad()) expected = module.call(x).detach().clone(); // training mode: batch statistics only
-        using var stop = new CancellationTokenSource(duration);
+        using var stop = new CancellationTokenSource();
         var gc = Task.Run(() => { while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         long calls = 1;
         Exception? error = null;
         try
         {
-            while (!stop.IsCancellationRequested)
+            while ((clock.Elapsed < duration || calls < minCalls) && clock.Elapsed < duration * 6)
             {
                 using var scope = NewDisposeScope();
                 var y = module.call(x);
@@ -197,7 +202,8 @@ public class BatchNorm2dTests
                 if (!Same(y, expected)) throw new Exception($"call {calls} gave other values under GC pressure");
             }
         }
-        catch (Exception e) { error = e; stop.Cancel(); }
+        catch (Exception e) { error = e; }
+        stop.Cancel();
         await gc;
         return (calls, error);
     }
