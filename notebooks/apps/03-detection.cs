@@ -349,6 +349,9 @@ App.Show(DetectionPlots.SizeHeatmap(wh, new Dictionary<string, Tensor> { ["latti
 // to keep it quick) until the training loss per image drops below 1 (it starts in the hundreds), and then measures
 // mAP@0.5 on the same images in eval mode. A working pipeline reaches mAP@0.5 ≥ 0.9 there. In `smoke` it trains only
 // 3 epochs on 16 images, which shows the mechanics, not the result.
+// Measured with the `cpu` profile (2026-12-06, `bench/DetSeg.Bench -- overfit`, 2 cores): the loss per image fell
+// 804.6 → 0.995 in 110 epochs, and the model then found its 64 images' digits with mAP@0.5 0.999 (mAP@0.5:0.95
+// 0.760). The test suite asserts the same lesson on 8 tiny images (mAP@0.5 ≥ 0.9 trained, < 0.1 untrained).
 // The `cpu` report shows the measured loss curve and mAP; `DETSEG_PROFILE=cpu dotnet run -c Release --project
 // bench/DetSeg.Bench -- overfit` runs the same check outside the notebook.
 
