@@ -189,7 +189,37 @@ def loadavg():
         return None
 
 
+def selftest():
+    """Checks the table arithmetic on made-up rounds (no torch, no .NET): medians over rounds, ratio of medians,
+    per-round ratios, goals, and a row missing on one side. Run by `bench/compare --selftest` (CI-safe, < 1 s)."""
+    py = {'metrics_update_ms': 4.0, 'unet_infer_ms_256_b4': 2000.0}
+    rounds = [{'pytorch': dict(py), 'detseg': {'metrics_update_ms': 1.0, 'unet_infer_ms_256_b4': 1800.0,
+                                               'unet_infer_bf16_ms_256_b4': 900.0}},
+              {'pytorch': dict(py, metrics_update_ms=6.0), 'detseg': {'metrics_update_ms': 2.0, 'unet_infer_ms_256_b4': 1500.0}},
+              {'pytorch': dict(py, metrics_update_ms=5.0), 'detseg': {'metrics_update_ms': 4.0, 'unet_infer_ms_256_b4': 1700.0}}]
+    rows = {r['work']: r for r in summarize(rounds)}
+    m = rows['metrics update 4x256x256']
+    # medians 5.0 and 2.0 -> 0.4 (data goal 0.5: met); per round 1/4, 2/6, 4/5
+    assert (m['pytorch_ms'], m['detseg_ms'], m['ratio'], m['met']) == (5.0, 2.0, 0.4, True), m
+    assert m['ratio_rounds'] == [0.25, 0.333, 0.8], m
+    u = rows['U-Net inference 4x3x256']
+    assert (u['ratio'], u['met']) == (0.85, False), u          # 1700 / 2000 > compute goal 0.8
+    b = rows['U-Net inference 4x3x256, DetSeg bf16']
+    assert b['detseg_ms_rounds'] == [900.0] and b['ratio'] == 0.45, b  # only rounds that have the row count
+    assert 'ratio' not in rows['YOLOv3 forward 416']
+    report = {'when_utc': 'now', 'command': 'bench/compare --selftest', 'rounds': 3, 'reps': 1, 'foreign_max': 2.0,
+              'machine': {'cpu_model': 'x', 'cpu_count': 2, 'loadavg_start': None, 'loadavg_end': None},
+              'pytorch': {'versions': 'v', 'blas': 'openblas'}, 'detseg': {'dotnet': 'd'}, 'rows': summarize(rounds),
+              'roofline': {'yolo_forward_gflop_416': 65.88}}
+    md = markdown(report)
+    assert '| metrics update 4x256x256 | 5.0 | 2.0 | 0.40 | ≤ 0.5 |' in md, md
+    assert '**0.85**' in md and '| YOLOv3 forward 416 | n/a | n/a | n/a |' in md, md
+    print('bench/compare selftest: ok')
+
+
 def main():
+    if '--selftest' in sys.argv:
+        return selftest()
     ap = argparse.ArgumentParser(prog='bench/compare', description=__doc__)
     ap.add_argument('--rounds', type=int, default=3, help='alternating rounds (default 3)')
     ap.add_argument('--reps', type=int, help='repetitions per row and side (BENCH_REPS; default 5, quick 1)')
