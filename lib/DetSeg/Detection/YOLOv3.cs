@@ -68,6 +68,17 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         return this;
     }
 
+    /// <summary>
+    /// Folds every <see cref="ConvBlock"/>'s BatchNorm into its conv for eval-mode forwards (<see cref="ConvBlock.Fuse"/>;
+    /// parameters and state_dict unchanged, training forwards unaffected). Call after loading weights and after
+    /// <see cref="WithPrecision"/>. Returns this model.
+    /// </summary>
+    public YOLOv3 Fuse()
+    {
+        foreach (var m in modules()) if (m is ConvBlock block) block.Fuse();
+        return this;
+    }
+
     /// <inheritdoc/>
     public override (Tensor scores, Tensor boxes, Tensor logits) forward(Tensor x)
     {
