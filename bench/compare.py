@@ -35,8 +35,11 @@ ROWS = [
     ('YOLOv3 train step 8x128 (heads only)', 'yolo_train_step_ms_128_b8', 'yolo_train_step_ms_128_b8', 'compute'),
     ('attention block 65x32x256', 'attention_block_ms', 'attention_block_ms', 'compute'),
     ('ViT (MNIST) train step b128', 'vit_train_step_ms_b128', 'vit_train_step_ms_b128', 'compute'),
+    ('YOLOv3 forward 416, DetSeg BN folded', 'yolo_forward_ms_416_b1', 'yolo_forward_fused_ms_416_b1', 'compute'),
+    ('YOLOv3 detect 416, DetSeg BN folded (Predictor)', 'yolo_detect_ms_416_b1', 'yolo_detect_fused_ms_416_b1', 'compute'),
     ('U-Net inference 4x3x256, DetSeg bf16', 'unet_infer_ms_256_b4', 'unet_infer_bf16_ms_256_b4', 'bf16'),
-    ('YOLOv3 forward 416, DetSeg bf16', 'yolo_forward_ms_416_b1', 'yolo_forward_bf16_ms_416_b1', 'bf16'),
+    ('YOLOv3 forward 416, DetSeg bf16 + BN folded', 'yolo_forward_ms_416_b1', 'yolo_forward_bf16_ms_416_b1', 'bf16'),
+    ('YOLOv3 detect 416, DetSeg bf16 + BN folded', 'yolo_detect_ms_416_b1', 'yolo_detect_bf16_ms_416_b1', 'bf16'),
 ]
 GOALS = {'data': 0.5, 'compute': 0.8, 'bf16': 0.5}
 

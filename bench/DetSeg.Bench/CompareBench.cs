@@ -129,8 +129,12 @@ public sealed class CompareBench : IBenchmark
             var x = randn(1, 3, 416, 416, device: dev);
             Row("yolo_forward_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); yolo.call(x); }, Reps, Warmup));
             Row("yolo_detect_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); yolo.Detect(x); }, Reps, Warmup));
+            yolo.Fuse(); // BatchNorm folded into the convs (what Predictor runs)
+            Row("yolo_forward_fused_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); yolo.call(x); }, Reps, Warmup));
+            Row("yolo_detect_fused_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); yolo.Detect(x); }, Reps, Warmup));
+            yolo.Unfuse();
             roofline["yolo_forward_gflop_416"] = Math.Round(ConvFlops.Count(x, () => yolo.call(x), yolo).Flops / 1e9, 2);
-            yolo.WithPrecision(InferencePrecision.BFloat16);
+            yolo.WithPrecision(InferencePrecision.BFloat16).Fuse();
             Row("yolo_forward_bf16_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); using var g = no_grad(); yolo.call(x); }, Reps, Warmup));
             Row("yolo_detect_bf16_ms_416_b1", CleanTimer.Time(() => { using var s = NewDisposeScope(); yolo.Detect(x); }, Reps, Warmup));
         }

@@ -79,6 +79,13 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         return this;
     }
 
+    /// <summary>Drops the folded copies of <see cref="Fuse"/>. Returns this model.</summary>
+    public YOLOv3 Unfuse()
+    {
+        foreach (var m in modules()) if (m is ConvBlock block) block.Unfuse();
+        return this;
+    }
+
     /// <inheritdoc/>
     public override (Tensor scores, Tensor boxes, Tensor logits) forward(Tensor x)
     {

@@ -38,9 +38,9 @@ public static class BatchNormFolding
         var gamma = parameters.TryGetValue("weight", out var g) ? g.detach().to(float64) : ones(c, float64, dev);
         var beta = parameters.TryGetValue("bias", out var b) ? b.detach().to(float64) : zeros(c, float64, dev);
         var bias = conv.bias is null ? zeros(c, float64, dev) : conv.bias.detach().to(float64);
-        var scale = gamma.div(variance.to(float64).add(epsS).sqrt());                     // [Cout]
+        var scale = gamma.div(variance.to(float64).add(epsS, Scalars.One).sqrt());                     // [Cout]
         var weight = w.mul(scale.view(-1, 1, 1, 1));                                       // [Cout x Cin/g x K x K]
-        var foldedBias = bias.sub(mean.to(float64)).mul(scale).add(beta);                  // [Cout]
+        var foldedBias = bias.sub(mean.to(float64)).mul(scale).add(beta, Scalars.One);      // [Cout] (explicit alpha: no temporary Scalar)
         var dtype = conv.weight!.dtype;
         return (weight.to(dtype).MoveToOuterDisposeScope(), foldedBias.to(dtype).MoveToOuterDisposeScope());
     }
