@@ -168,7 +168,7 @@ var testLoader = new DataLoader(testSet, batchSize: 17, device: device);
 
 torch.manual_seed(0);
 model = new SemanticSegmentor(3, 2, width).to(device);
-var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
+var optimizer = Optim.Adam(model.parameters(), lr: 1e-3);  // torch.optim.Adam, with a step no GC on another thread can break
 var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
 var options = SegmentationTraining.DefaultOptions(runName: $"unet-pennfudan-{profile}", epochs: epochs)
     with { Generators = [trainSet.AugmentationGenerator] }; // a resume replays the same augmentations
@@ -183,7 +183,7 @@ Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.
 
 // ── cell 18 ──
 var resumedModel = new SemanticSegmentor(3, 2, width).to(device);
-var resumedOptimizer = torch.optim.Adam(resumedModel.parameters(), lr: 1e-3);
+var resumedOptimizer = Optim.Adam(resumedModel.parameters(), lr: 1e-3);
 var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
     .Resume(MakeTrainLoader(), valLoader, options);
 Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}");
