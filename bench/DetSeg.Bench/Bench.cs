@@ -63,6 +63,9 @@ public static class Bench
     static int Main(string[] args)
     {
         DetSeg.Runtime.Torch.EnsureLoaded();
+        // bench/compare pins both sides to the same thread count (the PyTorch reference sets 2)
+        if (int.TryParse(Environment.GetEnvironmentVariable("DETSEG_BENCH_THREADS"), out int threads) && threads > 0)
+            TorchSharp.torch.set_num_threads(threads);
         var all = Assembly.GetExecutingAssembly().GetTypes()
             .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
             .Select(t => (IBenchmark)Activator.CreateInstance(t)!)

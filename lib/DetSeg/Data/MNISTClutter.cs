@@ -215,6 +215,9 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         var colT = tensor(colors, [B, K, 3], device: Device);
         var image = colT.gather(1, winner.unsqueeze(-1).expand(B, S * S, 3))                                    // [B x S*S x 3]
             .permute(0, 2, 1).reshape(B, 3, S, S).mul(painted.unsqueeze(1));                                   // [B x 3 x S x S]
+        // The permute leaves the batch channels-last (NHWC strides); libtorch 2.10's oneDNN convolution then killed the
+        // process with SIGFPE on this project's Zen 5 CPU (YOLOv3 on GetBatch's images). Models get plain NCHW.
+        image = image.contiguous();
         return (image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), draws);
     }
 

@@ -26,6 +26,40 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
         DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
+    // conv and bn folded into one (Fuse): plain tensors, so they are neither trained nor saved
+    private Tensor? fusedWeight, fusedBias;
+
+    /// <summary>True while an eval-mode forward uses the folded conv (see <see cref="Fuse"/>).</summary>
+    public bool IsFused => fusedWeight is not null;
+
+    /// <summary>
+    /// Folds <see cref="bn"/> into a copy of <see cref="conv"/>'s weights (<see cref="Runtime.BatchNormFolding"/>) for
+    /// eval-mode forwards, which then skip the BN pass. Parameters, buffers and the state_dict are unchanged; a
+    /// training-mode forward drops the folded copy (the weights are about to change), and after loading or converting
+    /// weights call <c>Fuse</c> again.
+    /// </summary>
+    public void Fuse()
+    {
+        Unfuse();
+        (fusedWeight, fusedBias) = Runtime.BatchNormFolding.Fold(conv, bn);
+        fusedWeight.DetachFromDisposeScope();
+        fusedBias.DetachFromDisposeScope();
+    }
+
+    /// <summary>Drops the folded copy: eval-mode forwards run conv and BN again.</summary>
+    public void Unfuse()
+    {
+        fusedWeight?.Dispose();
+        fusedBias?.Dispose();
+        fusedWeight = fusedBias = null;
+    }
+
     /// <inheritdoc/>
-    public override Tensor forward(Tensor x) => act.call(bn.call(conv.call(x)));
+    public override Tensor forward(Tensor x)
+    {
+        if (training && fusedWeight is not null) Unfuse();
+        if (fusedWeight is not null && fusedWeight.dtype == x.dtype && fusedWeight.device_type == x.device_type && fusedWeight.device_index == x.device_index)
+            return act.call(Runtime.BatchNormFolding.Conv2d(conv, x, fusedWeight, fusedBias!));
+        return act.call(bn.call(conv.call(x)));
+    }
 }

@@ -1,3 +1,4 @@
+using DetSeg.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -50,10 +51,48 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         RegisterComponents();
     }
 
+    /// <summary>The number format of the network's weights and activations (see <see cref="WithPrecision"/>).</summary>
+    public Runtime.InferencePrecision Precision { get; private set; } = Runtime.InferencePrecision.Float32;
+
+    /// <summary>
+    /// Converts the network (not the anchor priors) to <paramref name="precision"/> for inference: <c>forward</c> then
+    /// casts its input to it and its raw outputs back to float32 before decoding, so box arithmetic, NMS and the
+    /// returned tensors stay float32. For inference only (optimizers and checkpoints expect float32); the weights' dropped
+    /// bits are gone, so <see cref="Runtime.InferencePrecision.Float32"/> afterwards does not restore them: reload the
+    /// weights to train or save. Returns this model.
+    /// </summary>
+    public YOLOv3 WithPrecision(Runtime.InferencePrecision precision)
+    {
+        yolo.to(precision.ToScalarType());
+        Precision = precision;
+        return this;
+    }
+
+    /// <summary>
+    /// Folds every <see cref="ConvBlock"/>'s BatchNorm into its conv for eval-mode forwards (<see cref="ConvBlock.Fuse"/>;
+    /// parameters and state_dict unchanged, training forwards unaffected). Call after loading weights and after
+    /// <see cref="WithPrecision"/>. Returns this model.
+    /// </summary>
+    public YOLOv3 Fuse()
+    {
+        foreach (var m in modules()) if (m is ConvBlock block) block.Fuse();
+        return this;
+    }
+
+    /// <summary>Drops the folded copies of <see cref="Fuse"/>. Returns this model.</summary>
+    public YOLOv3 Unfuse()
+    {
+        foreach (var m in modules()) if (m is ConvBlock block) block.Unfuse();
+        return this;
+    }
+
     /// <inheritdoc/>
     public override (Tensor scores, Tensor boxes, Tensor logits) forward(Tensor x)
     {
-        var (y1, y2, y3) = yolo.call(x);
+        var (y1, y2, y3) = yolo.call(Precision == Runtime.InferencePrecision.Float32 ? x : x.to(Precision.ToScalarType()));
+        if (Precision != Runtime.InferencePrecision.Float32)
+            // decode in float32: bfloat16 steps 0.25 between 32 and 64, a quarter cell of the 52x52 grid
+            (y1, y2, y3) = (y1.to(float32), y2.to(float32), y3.to(float32));
         long h = x.shape[2], w = x.shape[3];
         var (s1, b1, c1) = ToBoundingBoxes(y1, anchors[0], w, h);  // large boxes
         var (s2, b2, c2) = ToBoundingBoxes(y2, anchors[1], w, h);  // medium boxes

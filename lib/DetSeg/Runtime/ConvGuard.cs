@@ -100,7 +100,9 @@ public static class ConvGuard
         return (inputGradient && cout % SafeChannelMultiple != 0) || (cin > 8 && cin % SafeChannelMultiple != 0);
     }
 
-    static bool Affected(Tensor x) => x.device_type == DeviceType.CPU && x.dtype == ScalarType.Float32 && x.dim() == 4;
+    // bfloat16 (opt-in inference precision) goes to the same oneDNN blocked kernels, so its at-risk passes are guarded too
+    static bool Affected(Tensor x) => x.device_type == DeviceType.CPU && x.dim() == 4
+        && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.BFloat16);
 
     static Tensor Float64(Convolution conv, Tensor x)
     {
@@ -113,12 +115,12 @@ public static class ConvGuard
                 output_padding: conv.output_padding, groups: conv.groups, dilation: conv.dilation)
             : nn.functional.conv2d(x64, w64, b64, strides: conv.stride, padding: conv.padding,
                 dilation: conv.dilation, groups: conv.groups);
-        return y.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return y.to(x.dtype).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// <c>nn.functional.conv2d</c> through the guard: computed in float64 and returned as float32 when the input
-    /// is float32 on the CPU and the channel counts <see cref="NeedsGuard"/>, else the plain call.
+    /// is float32 (or bfloat16) on the CPU and the channel counts <see cref="NeedsGuard"/>, else the plain call.
     /// </summary>
     public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, long[]? strides = null,
         long[]? padding = null, long[]? dilation = null, long groups = 1)
@@ -128,6 +130,6 @@ public static class ConvGuard
         using var scope = NewDisposeScope();
         var y = nn.functional.conv2d(input.to(ScalarType.Float64), weight.to(ScalarType.Float64),
             bias?.to(ScalarType.Float64), strides, padding, dilation, groups);
-        return y.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        return y.to(input.dtype).MoveToOuterDisposeScope();
     }
 }

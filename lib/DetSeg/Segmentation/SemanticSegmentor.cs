@@ -1,3 +1,4 @@
+using DetSeg.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -49,6 +50,22 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
         DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs
     }
 
+    /// <summary>The number format of the weights and activations (see <see cref="WithPrecision"/>).</summary>
+    public InferencePrecision Precision { get; private set; } = InferencePrecision.Float32;
+
+    /// <summary>
+    /// Converts the model to <paramref name="precision"/> for inference: <c>forward</c> then casts its input to it and
+    /// returns float32 logits. For inference only (optimizers and checkpoints expect float32); the weights' dropped bits
+    /// are gone, so <see cref="InferencePrecision.Float32"/> afterwards does not restore them: reload the weights to train
+    /// or save. Returns this model.
+    /// </summary>
+    public SemanticSegmentor WithPrecision(InferencePrecision precision)
+    {
+        this.to(precision.ToScalarType());
+        Precision = precision;
+        return this;
+    }
+
     /// <summary>[B x numChannels x H x W] to logits [B x numClasses x H x W] (H, W ≥ 16).</summary>
     /// <exception cref="ArgumentException">The input is not 4-D, has another channel count, or a side is below 16.</exception>
     public override Tensor forward(Tensor x)
@@ -58,6 +75,7 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
         if (x.shape[1] != NumChannels)
             throw new ArgumentException($"SemanticSegmentor was built for {NumChannels}-channel images [B x {NumChannels} x H x W]; got [{string.Join(", ", x.shape)}] ({x.shape[1]} channels).", nameof(x));
         using var scope = NewDisposeScope();
+        if (Precision != InferencePrecision.Float32) x = x.to(Precision.ToScalarType());
         var (d1, r1) = enc_1.call(x);  // r1 [B x w x H x W]
         var (d2, r2) = enc_2.call(d1); // r2 [B x 2w x H/2 x W/2]
         var (d3, r3) = enc_3.call(d2); // r3 [B x 4w x H/4 x W/4]
@@ -67,6 +85,8 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
         z = dec_2.call(z, r3);
         z = dec_3.call(z, r2);
         z = dec_4.call(z, r1);         // [B x w x H x W]
-        return final_layer.call(z).MoveToOuterDisposeScope(); // [B x numClasses x H x W]
+        var logits = final_layer.call(z);                         // [B x numClasses x H x W]
+        if (Precision != InferencePrecision.Float32) logits = logits.to(ScalarType.Float32); // argmax, loss and metrics see float32
+        return logits.MoveToOuterDisposeScope();
     }
 }

@@ -62,6 +62,8 @@ public class MCDetectionTests
         Assert.Equal(ScalarType.Int64, item[2].dtype);
         var batch = ds.GetBatch([1, 3]);
         Assert.True(batch[1][1].allclose(item[1]) && batch[2][1].equal(item[2]).all().item<bool>());
+        // plain NCHW: a channels-last batch crashed libtorch's oneDNN conv with SIGFPE on the Zen 5 machine
+        Assert.True(batch[0].is_contiguous(), "GetBatch images must be contiguous NCHW");
         Assert.Throws<ArgumentException>(() => new MCDetection(new MNISTClutter(instance: false, mnist: mnist, device: Cpu)));
     }
 
