@@ -289,6 +289,10 @@ public class Trainer
         if (o.RunDirectory is string run)
             Runtime.AtomicFile.WriteAllText(Path.Combine(run, "metrics.json"), result.ToJson());
         observer?.RunEnded(result);
+        // The run's batches, activations and replaced snapshots are garbage now, much of it in glibc arenas of loader
+        // worker threads: handed back here, a notebook cell that trains leaves the kernel's RSS near its working set
+        // instead of at the run's peak (bench/notebooks/rerun-training.ipynb, README "Rerunning a training cell").
+        TrainingRun.ReturnFreedMemory();
         return result;
     }
 
