@@ -72,8 +72,8 @@ public sealed class TrainingRun : IDisposable
     /// <remarks>Measured on the rerun fixture (bench/notebooks/rerun-training.ipynb): a run's best checkpoints are
     /// large-object-heap arrays that a plain collection frees but does not compact, and tensors freed on loader worker
     /// threads leave their pages in glibc's per-thread arenas; without this the kernel's RSS stepped up by tens of MB
-    /// on the first rerun. Earlier code imported "libc", which glibc systems do not resolve (libc.so is a linker
-    /// script): the DllNotFoundException was swallowed and nothing was trimmed; "libc.so.6" is glibc's soname.</remarks>
+    /// on the first rerun. Trimming only when the next run starts (an earlier version) came too late: the RSS read after
+    /// a cell is the run's peak, which is what a user sees; <see cref="Trainer"/> therefore calls this at the end of every run.</remarks>
     public static bool ReturnFreedMemory()
     {
         System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;

@@ -92,7 +92,7 @@ public class TrainingRunTests
     [Fact]
     public void ReturnFreedMemory_TrimsGlibcsArenas_OnLinux()
     {
-        // glibc's soname is libc.so.6; an import of "libc" does not resolve there and trimmed nothing (swallowed error).
+        // The import is glibc's soname, libc.so.6; an import that failed to resolve would be swallowed (musl) and trim nothing.
         bool glibc = OperatingSystem.IsLinux() && File.Exists("/proc/self/maps")
             && File.ReadLines("/proc/self/maps").Any(l => l.EndsWith("/libc.so.6", StringComparison.Ordinal));
         Assert.Equal(glibc, TrainingRun.ReturnFreedMemory());
