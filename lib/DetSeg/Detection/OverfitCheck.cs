@@ -9,10 +9,10 @@ namespace DetSeg.Detection;
 /// <summary>What <see cref="OverfitCheck.Run"/> measured.</summary>
 /// <param name="Images">Training images (the same ones are evaluated).</param>
 /// <param name="Parameters">Parameters of the model.</param>
-/// <param name="Losses">Training loss per epoch (per image).</param>
+/// <param name="Losses">Training loss per epoch (per image); empty when nothing was trained.</param>
 /// <param name="Map50">mAP@0.5 of the trained model on the training images, in eval mode.</param>
 /// <param name="Map50To95">mAP@0.5:0.95 on the same images.</param>
-/// <param name="ReachedTarget">The loss fell below the target before the epoch limit.</param>
+/// <param name="ReachedTarget">The loss fell below the target before the epoch limit (false when nothing was trained).</param>
 /// <param name="Elapsed">Wall-clock time of training and evaluation.</param>
 public sealed record OverfitResult(int Images, long Parameters, IReadOnlyList<double> Losses, double Map50, double Map50To95,
                                    bool ReachedTarget, TimeSpan Elapsed)
@@ -22,8 +22,10 @@ public sealed record OverfitResult(int Images, long Parameters, IReadOnlyList<do
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"{Images} images, {Parameters:N0} parameters: loss {Losses[0]:F3} -> {Losses[^1]:F4} in {Epochs} epochs " +
-        $"({(ReachedTarget ? "target reached" : "epoch limit")}); on the same images mAP@0.5 {Map50:F3}, mAP@0.5:0.95 {Map50To95:F3}; {Elapsed.TotalSeconds:F0} s";
+        (Epochs == 0 ? $"{Images} images, {Parameters:N0} parameters, untrained" :
+            $"{Images} images, {Parameters:N0} parameters: loss {Losses[0]:F3} -> {Losses[^1]:F4} in {Epochs} epochs " +
+            $"({(ReachedTarget ? "target reached" : "epoch limit")})") +
+        $"; on the same images mAP@0.5 {Map50:F3}, mAP@0.5:0.95 {Map50To95:F3}; {Elapsed.TotalSeconds:F0} s";
 }
 
 /// <summary>
@@ -37,26 +39,34 @@ public static class OverfitCheck
     /// Trains a fresh <c>YOLOv3(3, C, scale)</c> with the course's MNIST-clutter anchors on the first
     /// <paramref name="numImages"/> images of <paramref name="data"/> (no augmentation, all in memory) until the
     /// per-image training loss falls below <paramref name="targetLoss"/> or <paramref name="maxEpochs"/> pass, then
-    /// measures mAP on the same images.
+    /// measures mAP on the same images. <paramref name="maxEpochs"/> 0 measures the untrained model, the baseline
+    /// the trained one is compared with.
     /// </summary>
+    /// <remarks>
+    /// The anchors are the course's in pixels of its 128-pixel images on any canvas: a digit is drawn 28 pixels wide
+    /// (scaled 0.75–1.25) whatever the image size, so on 64 pixels the normalized lattice would give anchors of half
+    /// the digits' size. Measured on real MNIST clutter, 64 px, lr 3e-3, scale (0.125, 0.25): on the first 64 images
+    /// (batch 8) mAP@0.5 after 60 epochs was 0.689 with those and 0.959 with these; on 8 images (batch 4) it fell from
+    /// 1.0 to 0.50–0.84 between epochs 70 and 100 with those and stayed at 1.0 from epoch 30 to 150 with these.
+    /// </remarks>
     /// <param name="data">MNIST-clutter detection items (its image size sets the model's input).</param>
     /// <param name="numImages">Images to memorise.</param>
     /// <param name="scale">Width/depth multipliers of the model.</param>
-    /// <param name="maxEpochs">Epoch limit.</param>
+    /// <param name="maxEpochs">Epoch limit (0: no training).</param>
     /// <param name="targetLoss">Per-image training loss at which to stop ("near zero"; the untrained model starts in the hundreds).</param>
     /// <param name="learningRate">Adam learning rate.</param>
     /// <param name="batchSize">Batch size.</param>
     /// <param name="seed">Seed of the weights and the shuffling.</param>
     /// <param name="device">Where to train (default: <see cref="Runtime.Device.Default"/>).</param>
     /// <param name="onEpoch">Called after each epoch with its number and loss (progress display).</param>
-    /// <exception cref="ArgumentException">Fewer images than asked for, or a non-positive count or limit.</exception>
+    /// <exception cref="ArgumentException">Fewer images than asked for, a non-positive count or a negative limit.</exception>
     public static OverfitResult Run(MCDetection data, int numImages = 64, ModelScale? scale = null, int maxEpochs = 300, double targetLoss = 1.0,
         double learningRate = 2e-3, int batchSize = 16, long seed = 0, Device? device = null, Action<int, double>? onEpoch = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (numImages < 1 || numImages > data.Count)
             throw new ArgumentException($"OverfitCheck: numImages must be in [1, {data.Count}], got {numImages}.", nameof(numImages));
-        if (maxEpochs < 1) throw new ArgumentException($"OverfitCheck: maxEpochs must be ≥ 1, got {maxEpochs}.", nameof(maxEpochs));
+        if (maxEpochs < 0) throw new ArgumentException($"OverfitCheck: maxEpochs must be ≥ 0, got {maxEpochs}.", nameof(maxEpochs));
         device ??= Runtime.Device.Default;
         scale ??= new ModelScale(0.125, 0.25);
         var clock = Stopwatch.StartNew();
@@ -68,7 +78,7 @@ public static class OverfitCheck
 
         torch.manual_seed(seed);
         var (std, mean) = Anchors.CourseBoxStats();
-        using var model = new YOLOv3(3, 10, scale, Anchors.ToPixels(Anchors.Lattice(std, mean), size).to(float32));
+        using var model = new YOLOv3(3, 10, scale, Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32));
         model.to(device);
         using var criterion = new CustomYOLOv3Loss(size, model.anchors);
         criterion.to(device);
