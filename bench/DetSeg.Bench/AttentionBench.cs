@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DetSeg.Attention;
+using DetSeg.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -43,7 +44,7 @@ public sealed class AttentionBench : IBenchmark
         var config = VisionTransformerConfig.MNIST;
         using var vit = new VisionTransformer(config);
         vit.to(device).train();
-        var optimizer = optim.AdamW(vit.parameters(), lr: 1e-3);
+        var optimizer = Optim.AdamW(vit.parameters(), lr: 1e-3);
         var images = randn(128, 1, 28, 28, device: device);
         var labels = randint(0, 10, new long[] { 128 }, device: device);
         void Step()

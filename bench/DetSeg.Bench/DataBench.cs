@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using DetSeg.Data;
 using DetSeg.Segmentation;
+using DetSeg.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -92,7 +93,7 @@ public sealed class DataBench : IBenchmark
     {
         torch.manual_seed(0);
         var model = new SemanticSegmentor(3, 2, 16).to(device);
-        var opt = optim.Adam(model.parameters(), 1e-3);
+        var opt = Optim.Adam(model.parameters(), 1e-3);
         model.train();
         using var loader = new DataLoader(ds, batchSize: 4, shuffle: true, seed: 0, device: device, numWorkers: 1, prefetch: 2);
         int steps = 0, maxSteps = 16;

@@ -70,7 +70,7 @@ public sealed class DetectionBench : IBenchmark
         foreach (var (mode, key) in new[] { (FreezeMode.AllButHeads, "yolo_train_step_ms_128_b8_heads_only"), (FreezeMode.None, "yolo_train_step_ms_128_b8_whole_model") })
         {
             result[key.Replace("_ms_", "_trainable_params_")] = Transfer.Freeze(m10, mode);
-            var opt = optim.Adam(m10.parameters().Where(p => p.requires_grad), 1e-3);
+            var opt = Optim.Adam(m10.parameters().Where(p => p.requires_grad), 1e-3);
             result[key] = Bench.Time(() =>
             {
                 using var s = NewDisposeScope();
@@ -134,7 +134,7 @@ public sealed class DetectionTrainBench : IBenchmark
         var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
         result["parameters"] = model.parameters().Sum(p => p.numel());
         var loss = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(dev);
-        var opt = optim.Adam(model.parameters(), recipe.LearningRate);
+        var opt = Optim.Adam(model.parameters(), recipe.LearningRate);
         var trainer = DetectionTraining.CreateTrainer(model, opt, loss, dev);
         var clock = Stopwatch.StartNew();
         var run = trainer.Train(data.Train, data.Val, DetectionTraining.DefaultOptions(opt, recipe.Epochs) with

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using DetSeg.Segmentation;
+using DetSeg.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,7 +38,7 @@ public sealed class SegmentationBench : IBenchmark
     {
         torch.manual_seed(0);
         var model = new SemanticSegmentor(3, 2, width).to(device);
-        var opt = optim.Adam(model.parameters(), 1e-3);
+        var opt = Optim.Adam(model.parameters(), 1e-3);
         var x = randn(4, 3, size, size, device: device);
         var y = randint(0, 2, [4, size, size], device: device, dtype: ScalarType.Int64);
         return (model, opt, x, y);

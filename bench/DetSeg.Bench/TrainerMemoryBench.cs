@@ -48,7 +48,7 @@ public sealed class TrainerMemoryBench : IBenchmark
         {
             randn(new long[] { 4, 3, 64, 64 }, generator: g), randint(-1, 2, new long[] { 4, 64, 64 }, generator: g),
         }).ToList();
-        var trainer = SegmentationTraining.CreateTrainer(model, optim.Adam(model.parameters(), 1e-3), device: device);
+        var trainer = SegmentationTraining.CreateTrainer(model, Optim.Adam(model.parameters(), 1e-3), device: device);
         return Measure(trainer, batches, batches.Take(2).ToList(), SegmentationTraining.DefaultOptions("unet", patience: null), steps, root);
     }
 
@@ -64,7 +64,7 @@ public sealed class TrainerMemoryBench : IBenchmark
             var xy = rand(new long[] { 8, 3, 2 }, generator: g) * 0.6 + 0.2;
             return new[] { rand(new long[] { 8, 3, 64, 64 }, generator: g), cat([xy, wh], -1), randint(0, 10, new long[] { 8, 3 }, generator: g) };
         }).ToList();
-        var optimizer = optim.Adam(model.parameters(), 1e-3);
+        var optimizer = Optim.Adam(model.parameters(), 1e-3);
         var trainer = DetectionTraining.CreateTrainer(model, optimizer, new CustomYOLOv3Loss(64, model.anchors).to(device), device);
         return Measure(trainer, batches, batches.Take(2).ToList(), DetectionTraining.DefaultOptions(optimizer, (steps + StepsPerEpoch - 1) / StepsPerEpoch, "yolo"), steps, root);
     }

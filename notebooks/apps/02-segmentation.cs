@@ -169,7 +169,7 @@ var testLoader = new DataLoader(testSet, batchSize: 17, device: device);
 torch.manual_seed(0);
 var run = new TrainingRun("unet");                          // rerunning this cell first releases the last run's model, optimizer, loader, result
 model = run.Own(new SemanticSegmentor(3, 2, width).to(device));
-var optimizer = run.Own(torch.optim.Adam(model.parameters(), lr: 1e-3));
+var optimizer = run.Own(Optim.Adam(model.parameters(), lr: 1e-3)); // torch.optim.Adam, with a step no GC on another thread can break
 var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
 var options = SegmentationTraining.DefaultOptions(runName: $"unet-pennfudan-{profile}", epochs: epochs)
     with { Generators = [trainSet.AugmentationGenerator] }; // a resume replays the same augmentations
@@ -185,7 +185,7 @@ Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.
 // ── cell 18 ──
 var resumeRun = new TrainingRun("unet-resumed");             // as above: a rerun releases the last resumed run
 var resumedModel = resumeRun.Own(new SemanticSegmentor(3, 2, width).to(device));
-var resumedOptimizer = resumeRun.Own(torch.optim.Adam(resumedModel.parameters(), lr: 1e-3));
+var resumedOptimizer = resumeRun.Own(Optim.Adam(resumedModel.parameters(), lr: 1e-3));
 var resumed = resumeRun.Own(SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
     .Resume(resumeRun.Own(MakeTrainLoader()), valLoader, options));
 Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}");

@@ -97,7 +97,7 @@ var valSeg = new PFSegmentation(segSplits[1], imageSize, device: device);
 var testSeg = new PFSegmentation(segSplits[2], imageSize, device: device);
 manual_seed(0);
 var unet = new SemanticSegmentor(3, 2, unetWidth).to(device);
-var unetOptimizer = optim.Adam(unet.parameters(), lr: 1e-3);
+var unetOptimizer = Optim.Adam(unet.parameters(), lr: 1e-3);  // torch.optim.Adam, GC-safe step
 var segTrainer = SegmentationTraining.CreateTrainer(unet, unetOptimizer, device: device);
 var segRun = segTrainer.Train(new DataLoader(trainSeg, batchSize: 4, shuffle: true, dropLast: true, seed: 0, device: device),
     new DataLoader(valSeg, batchSize: 17, device: device),
@@ -120,7 +120,7 @@ var anchorsPx = Anchors.ToPixels(Anchors.KMeans(trainBoxes, 9, seed: 0), imageSi
 manual_seed(0);
 var yolo = new YOLOv3(3, 1, yoloScale, anchorsPx).to(device);
 var criterion = new CustomYOLOv3Loss(imageSize, yolo.anchors).to(device);
-var yoloOptimizer = optim.Adam(yolo.parameters(), 1e-3);
+var yoloOptimizer = Optim.Adam(yolo.parameters(), 1e-3);
 var detTrainer = DetectionTraining.CreateTrainer(yolo, yoloOptimizer, criterion, device);
 var detRun = detTrainer.Train(new DataLoader(detSplits[0], batchSize: 8, shuffle: true, dropLast: true, seed: 0, device: device),
     new DataLoader(detSplits[1], batchSize: 17, device: device),

@@ -63,7 +63,7 @@ static class Checks
         double diff = (yGpu.cpu() - yCpu).abs().max().item<float>();
         Require(diff < 1e-3, $"forward differs by {diff}");
         model.train();
-        var opt = optim.Adam(model.parameters(), lr: 1e-3);
+        var opt = Optim.Adam(model.parameters(), lr: 1e-3);
         var mask = randint(-1, 2, new long[] { 2, 64, 64 }, device: gpu);
         var loss = SegmentationLoss.Compute(model.call(x.to(gpu)), mask);
         opt.zero_grad(); loss.backward(); opt.step();
@@ -75,7 +75,7 @@ static class Checks
     {
         manual_seed(0);
         var model = new SemanticSegmentor(3, 2, width: 8).to(gpu);
-        var opt = optim.Adam(model.parameters(), lr: 1e-3);
+        var opt = Optim.Adam(model.parameters(), lr: 1e-3);
         var batches = Enumerable.Range(0, 3).Select(_ => new[] { randn(2, 3, 32, 32), randint(0, 2, new long[] { 2, 32, 32 }) }).ToList();
         var trainer = SegmentationTraining.CreateTrainer(model, opt, numClasses: 2, device: gpu);
         string dir = Path.Combine(Path.GetTempPath(), "detseg-devcheck-" + Environment.ProcessId);

@@ -90,14 +90,15 @@ public sealed class AttentionBlock : nn.Module<Tensor, Tensor>
         {
             var h = LN1.call(x);                                 // [L x B x E]
             (var a, weights) = SelfAttention(h, needWeights);
-            x = x + a;
-            x = x + linear.call(LN2.call(x));
+            // add(t, alpha) with a held alpha: `x + a` makes a temporary Scalar (Runtime/Scalars).
+            x = x.add(a, Runtime.Scalars.OneL);
+            x = x.add(linear.call(LN2.call(x)), Runtime.Scalars.OneL);
         }
         else
         {
             (var a, weights) = SelfAttention(x, needWeights);
-            x = LN1.call(x + a);
-            x = LN2.call(x + linear.call(x));
+            x = LN1.call(x.add(a, Runtime.Scalars.OneL));
+            x = LN2.call(x.add(linear.call(x), Runtime.Scalars.OneL));
         }
         weights?.MoveToOuterDisposeScope();
         return (x.MoveToOuterDisposeScope(), weights);

@@ -41,7 +41,7 @@ public static class ViTTraining
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(recipe);
         var (decay, noDecay) = DecayGroups(model);
-        return optim.AdamW(new[]
+        return Optim.AdamW(new[]
         {
             new AdamW.ParamGroup(decay, new AdamW.Options { weight_decay = recipe.WeightDecay }),
             new AdamW.ParamGroup(noDecay, new AdamW.Options { weight_decay = 0.0 }),

@@ -69,7 +69,7 @@ public sealed class VisionTransformer : nn.Module<Tensor, Tensor>
         var x = Patches.ImgToPatch(images, c.PatchSize);          // [B x N x (C·p·p)]
         x = input_layer.call(x);                                  // [B x N x E]
         x = cat(new[] { cls_token.expand(B, 1, c.EmbedDim), x }, 1); // [B x (1+N) x E]
-        x = dropout.call(x + pos_embedding);
+        x = dropout.call(x.add(pos_embedding, Runtime.Scalars.OneL)); // held alpha: Runtime/Scalars
         x = x.transpose(0, 1);                                    // [L x B x E]: the blocks are sequence-first
 
         var attention = withAttention ? new Tensor[transformer.Count] : null;

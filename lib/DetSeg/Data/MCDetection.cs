@@ -152,7 +152,7 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
     static (Tensor Min, Tensor Max) Extent(Tensor touched, long length)
     {
         using Scalar stop = length, fill = (float)length;                       // held: see BoxesOfDraws
-        var pos = arange(stop, ScalarType.Float32, touched.device);            // [L]
+        var pos = arange(ZeroL, stop, OneL, ScalarType.Float32, touched.device); // [L]; arange(stop) makes start and step as temporaries
         var big = full(new long[] { 1 }, fill, ScalarType.Float32, touched.device);
         var min = where(touched, pos, big).amin([1]);
         var max = where(touched, pos, big.neg()).amax([1]);

@@ -70,7 +70,7 @@ public sealed class MNIST : IDataset<Tensor[]>, IBatchedDataset, IDisposable
         {
             DatasetExtensions.CheckIndex(index, Count, "MNIST");
             using var scope = NewDisposeScope();
-            var image = Images[index].unsqueeze(0).to(ScalarType.Float32).div_(255);  // [1 x 28 x 28]
+            var image = Images[index].unsqueeze(0).to(ScalarType.Float32).div_(Runtime.Scalars.Max8Bit); // [1 x 28 x 28]; held Scalar: DataLoader workers
             var label = Labels[index].clone();                                       // [] int64
             return [image.MoveToOuterDisposeScope(), label.MoveToOuterDisposeScope()];
         }
@@ -82,7 +82,7 @@ public sealed class MNIST : IDataset<Tensor[]>, IBatchedDataset, IDisposable
         foreach (int i in indices) DatasetExtensions.CheckIndex(i, Count, "MNIST");
         using var scope = NewDisposeScope();
         var idx = tensor(indices.Select(i => (long)i).ToArray());
-        var images = Images.index_select(0, idx).unsqueeze(1).to(ScalarType.Float32).div_(255);  // [B x 1 x 28 x 28]
+        var images = Images.index_select(0, idx).unsqueeze(1).to(ScalarType.Float32).div_(Runtime.Scalars.Max8Bit); // [B x 1 x 28 x 28]
         var labels = Labels.index_select(0, idx);                                                // [B]
         return [images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope()];
     }

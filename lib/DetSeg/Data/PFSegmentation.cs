@@ -182,7 +182,8 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
         long y0 = (long)Math.Round((size - h) * 0.5), x0 = (long)Math.Round((size - w) * 0.5);
         var shape = image.shape.ToArray();
         shape[^2] = size; shape[^1] = size;
-        var canvas = full(shape, fill, image.dtype, image.device);
+        using Scalar fillValue = fill;                                            // held: runs on DataLoader workers
+        var canvas = full(shape, fillValue, image.dtype, image.device);
         canvas[TensorIndex.Ellipsis, TensorIndex.Slice(y0, y0 + h), TensorIndex.Slice(x0, x0 + w)] = image;
         return canvas;
     }

@@ -203,7 +203,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     {
         using var scope = NewDisposeScope();
         var (mean, std) = Stats(image);
-        return image.mul(std).add_(mean).MoveToOuterDisposeScope();
+        return image.mul(std).add_(mean, DetSeg.Runtime.Scalars.OneL).MoveToOuterDisposeScope(); // held alpha (Runtime/Scalars)
     }
 
     static (Tensor Mean, Tensor Std) Stats(Tensor image)

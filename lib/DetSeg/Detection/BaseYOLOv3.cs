@@ -69,7 +69,7 @@ public sealed class BaseYOLOv3 : nn.Module<Tensor, (Tensor y1, Tensor y2, Tensor
     }
 
     /// <summary>Every conv layer in darknet's file order, each with its BatchNorm (null for the three head output convs).</summary>
-    public IEnumerable<(TorchSharp.Modules.Conv2d conv, TorchSharp.Modules.BatchNorm2d? bn)> DarknetLayers()
+    public IEnumerable<(TorchSharp.Modules.Conv2d conv, Runtime.BatchNorm2d? bn)> DarknetLayers()
     {
         // yolov3.cfg order: backbone, then per scale: yolo block, head, (concat conv) — the course's module order.
         foreach (var b in backbone.Blocks()) yield return (b.conv, b.bn);

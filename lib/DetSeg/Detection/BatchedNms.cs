@@ -45,8 +45,12 @@ public static class BatchedNms
             var flatBoxes = boxes.reshape(b * n, 4);
             var flatScores = scores.reshape(b * n);
             var flatLabels = labels.reshape(b * n).to(int64);
-            var image = arange(b, dtype: int64, device: dev).repeat_interleave(n);     // [B·N]
-            var cand = valid is null ? arange(b * n, dtype: int64, device: dev) : valid.reshape(b * n).nonzero().squeeze(1);
+            // Runs per validation batch beside DataLoader workers: every Scalar is held (static or `using`), never a
+            // temporary that a GC on another thread could free mid-call (Runtime/Scalars); arange(stop) makes two.
+            Scalar zero = Runtime.Scalars.ZeroL, one = Runtime.Scalars.OneL;
+            using Scalar bS = b, bnS = b * n;
+            var image = arange(zero, bS, one, dtype: int64, device: dev).repeat_interleave(n);     // [B·N]
+            var cand = valid is null ? arange(zero, bnS, one, dtype: int64, device: dev) : valid.reshape(b * n).nonzero().squeeze(1);
             long p = cand.shape[0];
             if (p == 0) return keep.view(b, n).MoveToOuterDisposeScope();
 
@@ -57,10 +61,11 @@ public static class BatchedNms
             var img = image.index(c); var lab = flatLabels.index(c);
             var starts0 = ones(1, dtype: ScalarType.Bool, device: dev);
             var change = cat(new[] { starts0, img[1..].ne(img[..^1]).logical_or(lab[1..].ne(lab[..^1])) });
-            var group = change.to(int64).cumsum(0) - 1;                                 // [P] group id
+            var group = change.to(int64).cumsum(0).sub(one);                            // [P] group id
             var counts = bincount(group);                                               // [G]
             var starts = counts.cumsum(0) - counts;
-            var rank = arange(p, dtype: int64, device: dev) - starts.index(group);      // [P] position in its group
+            using Scalar pS = p;
+            var rank = arange(zero, pS, one, dtype: int64, device: dev) - starts.index(group); // [P] position in its group
             long[] hostCounts = counts.cpu().data<long>().ToArray();
 
             int g0 = 0; long p0 = 0;
@@ -79,7 +84,8 @@ public static class BatchedNms
                 using (NewDisposeScope())
                 {
                     var cc = c.slice(0, p0, p1, 1);
-                    var slot = (group.slice(0, p0, p1, 1) - g0) * m + rank.slice(0, p0, p1, 1);                    // [P_chunk]
+                    using Scalar g0S = (long)g0, mS = m;
+                    var slot = group.slice(0, p0, p1, 1).sub(g0S).mul(mS).add(rank.slice(0, p0, p1, 1), one);     // [P_chunk]
                     var pb = zeros(gcount * m, 4, dtype: boxes.dtype, device: dev)
                         .index_put_(flatBoxes.index(cc), slot).view(gcount, m, 4);              // [G x M x 4], zero boxes pad
                     var kept = Scan(pb, hostCounts.AsSpan(g0, (int)gcount), iouThreshold, chunkElements);
@@ -135,12 +141,14 @@ public static class BatchedNms
     {
         var r = rows.permute(2, 0, 1).contiguous().unsqueeze(-1);                  // [4 x G x R x 1]
         var c = cols.permute(2, 0, 1).contiguous().unsqueeze(-2);                  // [4 x G x 1 x C]
-        var areaR = (r[2] - r[0]).clamp_min_(0).mul_((r[3] - r[1]).clamp_min_(0));    // negative extents count as 0, as BoxOps.Area
-        var areaC = (c[2] - c[0]).clamp_min_(0).mul_((c[3] - c[1]).clamp_min_(0));
-        var inter = minimum(r[2], c[2]).sub_(maximum(r[0], c[0])).clamp_min_(0)
-            .mul_(minimum(r[3], c[3]).sub_(maximum(r[1], c[1])).clamp_min_(0));    // [G x R x C]
-        var union = (areaR + areaC).sub_(inter);
-        return inter.div_(union).gt_(threshold).to(ScalarType.Bool);
+        var zero = Runtime.Scalars.ZeroL;                                            // held Scalars: see Keep
+        using Scalar thresholdS = threshold;
+        var areaR = (r[2] - r[0]).clamp_min_(zero).mul_((r[3] - r[1]).clamp_min_(zero)); // negative extents count as 0, as BoxOps.Area
+        var areaC = (c[2] - c[0]).clamp_min_(zero).mul_((c[3] - c[1]).clamp_min_(zero));
+        var inter = minimum(r[2], c[2]).sub_(maximum(r[0], c[0])).clamp_min_(zero)
+            .mul_(minimum(r[3], c[3]).sub_(maximum(r[1], c[1])).clamp_min_(zero));    // [G x R x C]
+        var union = areaR.add(areaC, Runtime.Scalars.OneL).sub_(inter);
+        return inter.div_(union).gt_(thresholdS).to(ScalarType.Bool);
     }
 
     static void OrInto(Span<byte> dst, ReadOnlySpan<byte> src)

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using Scalars = DetSeg.Runtime.Scalars;
 
 namespace DetSeg.Detection;
 
@@ -17,8 +18,9 @@ public static class BoxOps
     {
         Check(boxes, nameof(boxes));
         var c = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
-        var half = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] / 2;
-        return cat(new[] { c - half, c + half }, -1);
+        var half = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)].div(Scalars.TwoL);
+        // Held Scalars, no `+`/`/ 2`: these run per batch in the loss (temporary Scalars, see Runtime/Scalars).
+        return cat(new[] { c - half, c.add(half, Scalars.OneL) }, -1);
     }
 
     /// <summary>(x_min, y_min, x_max, y_max) → (cx, cy, w, h).</summary>
@@ -27,14 +29,14 @@ public static class BoxOps
         Check(boxes, nameof(boxes));
         var lo = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)];
         var hi = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)];
-        return cat(new[] { (lo + hi) / 2, hi - lo }, -1);
+        return cat(new[] { lo.add(hi, Scalars.OneL).div(Scalars.TwoL), hi - lo }, -1);
     }
 
     /// <summary>Box areas [...] of xyxy boxes [... x 4] (negative extents count as 0).</summary>
     public static Tensor Area(Tensor xyxy)
     {
         Check(xyxy, nameof(xyxy));
-        var wh = (xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]).clamp_min(0);
+        var wh = (xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)] - xyxy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]).clamp_min(Scalars.ZeroL);
         return wh[TensorIndex.Ellipsis, 0] * wh[TensorIndex.Ellipsis, 1];
     }
 
@@ -50,10 +52,10 @@ public static class BoxOps
         var a2 = a.unsqueeze(-2); var b2 = b.unsqueeze(-3);                  // [... x N x 1 x 4], [... x 1 x M x 4]
         var lo = maximum(a2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)], b2[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]);
         var hi = minimum(a2[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)], b2[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)]);
-        var wh = (hi - lo).clamp_min(0);                                    // [... x N x M x 2]
+        var wh = (hi - lo).clamp_min(Scalars.ZeroL);                                   // [... x N x M x 2]
         var inter = wh[TensorIndex.Ellipsis, 0] * wh[TensorIndex.Ellipsis, 1];
-        var union = areaA + areaB - inter;
-        return where(union > 0, inter / union.clamp_min(1e-12), zeros_like(inter));
+        var union = areaA.add(areaB, Scalars.OneL) - inter;
+        return where(union.gt(Scalars.ZeroL), inter / union.clamp_min(Scalars.Tiny), zeros_like(inter));
     }
 
     /// <summary>
@@ -67,7 +69,7 @@ public static class BoxOps
             throw new ArgumentException($"BestIou expects pred [B x N x 4] and truth [B x M x 4] with the same B, got [{string.Join(", ", pred.shape)}] and [{string.Join(", ", truth.shape)}].");
         if (truth.shape[1] == 0) return zeros(pred.shape[0], pred.shape[1], dtype: pred.dtype, device: pred.device);
         var iou = Iou(CxCyWhToXyxy(pred), CxCyWhToXyxy(truth));          // [B x N x M]
-        if (valid is not null) iou = iou.masked_fill(valid.logical_not().unsqueeze(1), 0);
+        if (valid is not null) iou = iou.masked_fill(valid.logical_not().unsqueeze(1), Scalars.ZeroL);
         return iou.amax(new long[] { -1 });                                  // [B x N]
     }
 
@@ -76,8 +78,8 @@ public static class BoxOps
     {
         var w = wh.unsqueeze(-2); var a = anchorsWh;                         // [... x N x 1 x 2], [M x 2]
         var inter = minimum(w, a).prod(-1);                                  // [... x N x M]
-        var union = w.prod(-1) + a.prod(-1) - inter;
-        return inter / union.clamp_min(1e-12);
+        var union = w.prod(-1).add(a.prod(-1), Scalars.OneL) - inter;
+        return inter / union.clamp_min(Scalars.Tiny);
     }
 
     /// <summary>
@@ -95,8 +97,9 @@ public static class BoxOps
         if (xyxy.dim() != 1 || xyxy.shape[0] != 4)
             throw new ArgumentException($"ToMask expects one xyxy box [4], got [{string.Join(", ", xyxy.shape)}].", nameof(xyxy));
         using var scope = NewDisposeScope();
-        var ys = arange(height, device: xyxy.device).to(xyxy.dtype).unsqueeze(1);   // [H x 1]
-        var xs = arange(width, device: xyxy.device).to(xyxy.dtype).unsqueeze(0);    // [1 x W]
+        using Scalar h = height, w = width;                                  // held: arange(stop) makes temporaries
+        var ys = arange(Scalars.ZeroL, h, Scalars.OneL, device: xyxy.device).to(xyxy.dtype).unsqueeze(1);   // [H x 1]
+        var xs = arange(Scalars.ZeroL, w, Scalars.OneL, device: xyxy.device).to(xyxy.dtype).unsqueeze(0);    // [1 x W]
         var inside = ys.ge(xyxy[1]).logical_and(ys.lt(xyxy[3])).logical_and(xs.ge(xyxy[0])).logical_and(xs.lt(xyxy[2]));  // [H x W]
         return inside.to(ScalarType.Int64).MoveToOuterDisposeScope();
     }

@@ -12,7 +12,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     /// <summary>The bias-free convolution.</summary>
     public readonly Conv2d conv;
     /// <summary>The batch normalization after <see cref="conv"/>.</summary>
-    public readonly BatchNorm2d bn;
+    public readonly Runtime.BatchNorm2d bn;
     private readonly Runtime.LeakyReLU act;
 
     /// <summary>Creates a block; defaults are the course's 3x3, stride 1, padding 1.</summary>
@@ -20,7 +20,7 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
         : base(nameof(ConvBlock))
     {
         conv = nn.Conv2d(inChannels, outChannels, kernelSize, stride: stride, padding: padding, bias: false);
-        bn = nn.BatchNorm2d(outChannels);
+        bn = new Runtime.BatchNorm2d(outChannels); // no temporary Scalar per call: see Runtime.BatchNorm2d
         act = new Runtime.LeakyReLU(0.1, inplace: true); // slope held: see Runtime.LeakyReLU
         RegisterComponents();
         DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs

@@ -1,6 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Scalars = DetSeg.Runtime.Scalars;
 
 namespace DetSeg.Detection;
 
@@ -55,6 +56,9 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     public readonly Tensor cell_scale;
     // The same sizes on the host: known at construction, so the per-step code never reads them back from the device.
     readonly long[] setSizes;
+    // This loss runs every training step: each number it passes to TorchSharp is a Scalar held for the module's
+    // life (or a shared one in Runtime.Scalars), never a temporary a GC on another thread could free mid-call.
+    readonly Scalar ignoreIou, minWh, imageSizeS, numAnchorsS;
 
     /// <summary>Creates the loss for <paramref name="imageSize"/>-pixel square images and the model's anchors [3 x K x 2].</summary>
     public CustomYOLOv3Loss(int imageSize, Tensor anchors, double ignoreIou = 0.5,
@@ -65,6 +69,10 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
         if (anchors.dim() != 3 || anchors.shape[0] != 3 || anchors.shape[2] != 2)
             throw new ArgumentException($"anchors must be [3 x K x 2] pixels, got [{string.Join(", ", anchors.shape)}].", nameof(anchors));
         ImageSize = imageSize; IgnoreIou = ignoreIou; Assignment = assignment; Centre = centre;
+        this.ignoreIou = ignoreIou.ToScalar();
+        minWh = (1.0 / imageSize).ToScalar();
+        imageSizeS = imageSize.ToScalar();
+        numAnchorsS = anchors.shape[1].ToScalar();
         this.anchors = anchors.detach().to(float32).clone();
         setSizes = [imageSize / 32, imageSize / 16, imageSize / 8];
         long k = anchors.shape[1];
@@ -91,8 +99,8 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
             throw new ArgumentException($"predictions must be [B x {n}] for {ImageSize}-pixel images with {anchors.shape[1]} anchors, got scores [{string.Join(", ", pScore.shape)}] for B = {bBox.shape[0]}.");
 
         var (tBox, tLabel, tCellScale) = ConvertToYoloFormat(bBox, bLabel);   // [B x N x 4], [B x N], [B x N]
-        var trueBox = tLabel >= 0;                                             // [B x N]
-        var highIou = BoxOps.BestIou(pBox.detach(), bBox, bLabel >= 0) > IgnoreIou;
+        var trueBox = tLabel.ge(Scalars.ZeroL);                                            // [B x N]
+        var highIou = BoxOps.BestIou(pBox.detach(), bBox, bLabel.ge(Scalars.ZeroL)).gt(ignoreIou);
         var falseBox = trueBox.logical_or(highIou).logical_not();
 
         var sTrue = pScore.masked_select(trueBox);
@@ -104,16 +112,16 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
         var pb = pBox.index(new[] { idx[.., 0], idx[.., 1] });                 // [T x 4]
         var tb = tBox.index(new[] { idx[.., 0], idx[.., 1] });                 // [T x 4]
         var pxy = pb[.., ..2]; var pwh = pb[.., 2..];
-        var txy = tb[.., ..2]; var twh = tb[.., 2..].clamp_min(1.0 / ImageSize);
+        var txy = tb[.., ..2]; var twh = tb[.., 2..].clamp_min(minWh);
         var dxy = pxy - txy;
         if (Centre == CentreUnits.GridCell) dxy = dxy * tCellScale.index(new[] { idx[.., 0], idx[.., 1] }).unsqueeze(1);
-        var factor = 2.0 - twh[.., 0] * twh[.., 1];                           // bigger weight for small boxes
-        var lossXy = (factor * dxy.pow(2).sum(-1)).sum();
-        var lossWh = (factor * (pwh.log() - twh.log()).pow(2).sum(-1)).sum();
+        var factor = (twh[.., 0] * twh[.., 1]).negative().add(Scalars.Two, Scalars.OneL); // 2 - w·h, as TorchSharp's `2.0 - t`                          // bigger weight for small boxes
+        var lossXy = (factor * dxy.pow(Scalars.TwoL).sum(-1)).sum();
+        var lossWh = (factor * (pwh.log() - twh.log()).pow(Scalars.TwoL).sum(-1)).sum();
         var lossCls = F.cross_entropy(pLogit.index(new[] { idx[.., 0], idx[.., 1] }), tLabel.index(new[] { idx[.., 0], idx[.., 1] }), reduction: nn.Reduction.Sum);
 
         // the coefficients are the course's
-        var total = lossObj + 0.5 * lossNoObj + (lossXy + lossWh) + lossCls;
+        var total = lossObj.add(lossNoObj.mul(Scalars.OneHalf), Scalars.OneL).add(lossXy.add(lossWh, Scalars.OneL), Scalars.OneL).add(lossCls, Scalars.OneL);
         return new YoloLossTerms(lossObj, lossNoObj, lossXy, lossWh, lossCls, total, idx.shape[0]);
     }
 
@@ -126,14 +134,13 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     /// </summary>
     public (Tensor set, Tensor anchor) AssignAnchors(Tensor boxes)
     {
-        long k = anchors.shape[1];
-        var flat = anchors.to(boxes.device).flatten(0, 1) / ImageSize;         // [D·K x 2]
+        var flat = anchors.to(boxes.device).flatten(0, 1).div(imageSizeS);    // [D·K x 2]
         var wh = boxes[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)];         // [B x M x 2]
         var score = Assignment == AnchorAssignment.SizeIou
             ? BoxOps.SizeIou(wh, flat)                                         // [B x M x D·K]
             : minimum(wh.unsqueeze(-2), flat).prod(-1);                        // the course: intersection only
         var closest = score.argmax(-1);                                        // [B x M]
-        return (closest.div(k, rounding_mode: RoundingMode.floor), closest.remainder(k));
+        return (closest.div(numAnchorsS, rounding_mode: RoundingMode.floor), closest.remainder(numAnchorsS));
     }
 
     /// <summary>
@@ -143,25 +150,33 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     public (Tensor boxes, Tensor labels, Tensor cellScale) ConvertToYoloFormat(Tensor boxes, Tensor labels)
     {
         var dev = boxes.device;
-        long b = labels.shape[0], k = anchors.shape[1], n = NumPredictions;
+        long b = labels.shape[0], n = NumPredictions;
         var sizes = set_size.to(dev);
         var outBoxes = zeros(b, n, 4, dtype: boxes.dtype, device: dev);
-        var outLabels = full(b, n, -1L, dtype: int64, device: dev);
-        var perSet = sizes.pow(2) * k;                                         // [D]
+        var outLabels = full(b, n, Scalars.MinusOneL, dtype: int64, device: dev);
+        var perSet = sizes.pow(Scalars.TwoL).mul(numAnchorsS);               // [D] S²·K
         var offsets = perSet.cumsum(0) - perSet;                               // [D] start of each set in N
         var cellScale = cell_scale.to(dev).to(boxes.dtype).unsqueeze(0).expand(b, n); // [B x N]
 
         var (set, anchor) = AssignAnchors(boxes);                              // [B x M]
         var s = sizes.index(set);                                              // [B x M]
-        var cx = (boxes[TensorIndex.Ellipsis, 0] * s).floor().to(int64).clamp(0, null).minimum(s - 1);
-        var cy = (boxes[TensorIndex.Ellipsis, 1] * s).floor().to(int64).clamp(0, null).minimum(s - 1);
-        var pos = offsets.index(set) + (anchor * s + cy) * s + cx;             // [B x M]
-        var valid = labels >= 0;
+        var sLast = s.sub(Scalars.OneL);                                        // [B x M] last cell index
+        var cx = (boxes[TensorIndex.Ellipsis, 0] * s).floor().to(int64).clamp_min(Scalars.ZeroL).minimum(sLast);
+        var cy = (boxes[TensorIndex.Ellipsis, 1] * s).floor().to(int64).clamp_min(Scalars.ZeroL).minimum(sLast);
+        var pos = offsets.index(set).add((anchor * s).add(cy, Scalars.OneL).mul(s).add(cx, Scalars.OneL), Scalars.OneL);            // [B x M]
+        var valid = labels.ge(Scalars.ZeroL);
         var where_ = valid.nonzero();                                          // [T x 2]
         var img = where_[.., 0];
         var p = pos.index(new[] { where_[.., 0], where_[.., 1] });
         outBoxes.index_put_(boxes.index(new[] { where_[.., 0], where_[.., 1] }), img, p);
         outLabels.index_put_(labels.index(new[] { where_[.., 0], where_[.., 1] }), img, p);
         return (outBoxes, outLabels, cellScale);
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) { ignoreIou.Dispose(); minWh.Dispose(); imageSizeS.Dispose(); numAnchorsS.Dispose(); }
+        base.Dispose(disposing);
     }
 }

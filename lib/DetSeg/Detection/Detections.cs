@@ -10,7 +10,7 @@ namespace DetSeg.Detection;
 public sealed record Detections(Tensor Scores, Tensor Boxes, Tensor Labels) : IDisposable
 {
     /// <summary>Number of real detections per image.</summary>
-    public long[] Counts() => (Labels >= 0).sum(1).cpu().data<long>().ToArray();
+    public long[] Counts() => Labels.ge(Runtime.Scalars.ZeroL).sum(1).cpu().data<long>().ToArray();
 
     /// <summary>Moves the three tensors out of the current dispose scope.</summary>
     public Detections MoveToOuter() { Scores.MoveToOuterDisposeScope(); Boxes.MoveToOuterDisposeScope(); Labels.MoveToOuterDisposeScope(); return this; }
@@ -25,15 +25,16 @@ public sealed record Detections(Tensor Scores, Tensor Boxes, Tensor Labels) : ID
     public static Detections FromKeep(Tensor scores, Tensor boxes, Tensor labels, Tensor keep, int maxDetections = 0)
     {
         long b = scores.shape[0];
-        var masked = where(keep, scores, full_like(scores, -1.0));           // [B x N]
+        // Per validation batch beside DataLoader workers: held Scalars only (Runtime/Scalars).
+        var masked = where(keep, scores, full_like(scores, Runtime.Scalars.MinusOne)); // [B x N]
         var order = masked.sort(1, true, true).Item2;  // [B x N]
         long m = keep.sum(1).max().item<long>();
         if (maxDetections > 0) m = Math.Min(m, maxDetections);
         var idx = order[.., ..(int)m];                                      // [B x M]
         var k = keep.gather(1, idx);
-        var s = scores.gather(1, idx).masked_fill(k.logical_not(), 0);
-        var bx = boxes.gather(1, idx.unsqueeze(-1).expand(b, m, 4)).masked_fill(k.logical_not().unsqueeze(-1), 0);
-        var l = labels.gather(1, idx).masked_fill(k.logical_not(), -1);
+        var s = scores.gather(1, idx).masked_fill(k.logical_not(), Runtime.Scalars.ZeroL);
+        var bx = boxes.gather(1, idx.unsqueeze(-1).expand(b, m, 4)).masked_fill(k.logical_not().unsqueeze(-1), Runtime.Scalars.ZeroL);
+        var l = labels.gather(1, idx).masked_fill(k.logical_not(), Runtime.Scalars.MinusOneL);
         return new Detections(s, bx, l);
     }
 }

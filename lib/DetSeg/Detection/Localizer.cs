@@ -44,6 +44,9 @@ public sealed class Localizer : nn.Module<Tensor, (Tensor logits, Tensor boxes)>
         if (!(beta >= 0 && beta <= 1)) throw new ArgumentException($"beta must be in [0, 1], got {beta}.", nameof(beta));
         var xe = F.cross_entropy(outputs.logits, truth.labels);
         var bb = F.mse_loss(outputs.boxes, truth.boxes);
-        return (1 - beta) * xe + beta * bb;
+        // Weights held until return and an explicit alpha: temporary Scalars can be freed mid-call by a GC on
+        // another thread (Runtime/Scalars). Same sum as (1 - beta)·xe + beta·bb.
+        using Scalar wXe = (1 - beta).ToScalar(), wBb = beta.ToScalar();
+        return xe.mul(wXe).add(bb.mul(wBb), DetSeg.Runtime.Scalars.OneL);
     }
 }

@@ -82,7 +82,7 @@ public static class OverfitCheck
         model.to(device);
         using var criterion = new CustomYOLOv3Loss(size, model.anchors);
         criterion.to(device);
-        using var optimizer = optim.Adam(model.parameters(), learningRate);
+        using var optimizer = Optim.Adam(model.parameters(), learningRate);
         var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
         var losses = new List<double>();
         bool reached = false;

@@ -21,7 +21,7 @@ public sealed class ResidualUnit : nn.Module<Tensor, Tensor>
     internal IEnumerable<ConvBlock> Blocks() { yield return reduce; yield return expand; }
 
     /// <inheritdoc/>
-    public override Tensor forward(Tensor x) => expand.call(reduce.call(x)) + x; // the residual ADD
+    public override Tensor forward(Tensor x) => expand.call(reduce.call(x)).add(x, Runtime.Scalars.OneL); // the residual ADD; alpha held (a + b makes a temporary one)
 
     /// <summary><paramref name="times"/> units in a row (the course's <c>ResidualUnit.repeated</c>).</summary>
     public static nn.Module<Tensor, Tensor> Repeated(long channels, int times) =>

@@ -80,15 +80,19 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
 
         long sy = detections.shape[3], sx = detections.shape[4];
         var dev = detections.device;
-        var grid = meshgrid(new[] { arange(sy, dtype: detections.dtype, device: dev), arange(sx, dtype: detections.dtype, device: dev) }, indexing: "ij");
+        // Runs in every forward: sizes as Scalars held until return (`using`), sums with a held alpha — temporary
+        // Scalars can be freed mid-call by a GC on another thread (Runtime/Scalars).
+        using Scalar syS = sy.ToScalar(), sxS = sx.ToScalar(), widthS = width.ToScalar(), heightS = height.ToScalar();
+        var grid = meshgrid(new[] { arange(Runtime.Scalars.ZeroL, syS, Runtime.Scalars.OneL, dtype: detections.dtype, device: dev),
+                                    arange(Runtime.Scalars.ZeroL, sxS, Runtime.Scalars.OneL, dtype: detections.dtype, device: dev) }, indexing: "ij");
         var (cy, cx) = (grid[0], grid[1]);                                   // [Sy x Sx]
         var a = anchors.to(detections.dtype).to(dev);
         var pw = a[.., 0].view(-1, 1, 1);                                    // [K x 1 x 1]
         var ph = a[.., 1].view(-1, 1, 1);
-        var bx = (tx.sigmoid() + cx) / sx;                                   // [B x 1 x K x Sy x Sx]
-        var by = (ty.sigmoid() + cy) / sy;
-        var bw = tw.exp() * (pw / width);
-        var bh = th.exp() * (ph / height);
+        var bx = tx.sigmoid().add(cx, Runtime.Scalars.OneL).div(sxS);      // [B x 1 x K x Sy x Sx]
+        var by = ty.sigmoid().add(cy, Runtime.Scalars.OneL).div(syS);
+        var bw = tw.exp() * pw.div(widthS);
+        var bh = th.exp() * ph.div(heightS);
         var boxes = stack(new[] { bx, by, bw, bh }, dim: -1).flatten(1, -2); // [B x (K·Sy·Sx) x 4]
         var classLogits = logits.flatten(2).transpose(1, 2);                 // [B x (K·Sy·Sx) x C]
         return (scores, boxes, classLogits);
@@ -123,7 +127,8 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         var (maxProbs, labels) = logits.softmax(-1).max(-1);                 // [B x N], [B x N]
         var adjusted = maxProbs * scores.sigmoid();                          // [B x N]
         var xyxy = BoxOps.CxCyWhToXyxy(boxes);
-        var valid = adjusted > scoreThreshold;
+        using Scalar threshold = scoreThreshold;                             // held: runs per validation batch (Runtime/Scalars)
+        var valid = adjusted.gt(threshold);
         var keep = BatchedNms.Keep(xyxy, adjusted, labels, iouThreshold, valid);
         return Detections.FromKeep(adjusted, boxes, labels, keep, maxDetections);
     }

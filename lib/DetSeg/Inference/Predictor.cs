@@ -82,7 +82,7 @@ public sealed class Predictor
             }
             else
             {
-                var resized = PFSegmentation.ResizeLonger(image, ImageSize).to(ScalarType.Float32).div_(255);
+                var resized = PFSegmentation.ResizeLonger(image, ImageSize).to(ScalarType.Float32).div_(Runtime.Scalars.Max8Bit);
                 long h = resized.shape[1], w = resized.shape[2];
                 // PFSegmentation.PadCenter's own offsets (Math.Round of half the margin)
                 long y0 = (long)Math.Round((ImageSize - h) * 0.5), x0 = (long)Math.Round((ImageSize - w) * 0.5);
@@ -98,7 +98,7 @@ public sealed class Predictor
             for (int i = 0; i < files.Length; i++)
             {
                 var g = geometry[i];
-                var keep = det.Labels[i].ge(0);
+                var keep = det.Labels[i].ge(Runtime.Scalars.ZeroL);
                 var boxes = MapBoxesBack(det.Boxes[i][keep].cpu(), ImageSize, g.Sx, g.Sy, g.Left, g.Top, g.W, g.H);
                 result.Add(new Prediction(files[i], g.W, g.H, boxes.MoveToOuterDisposeScope(), det.Scores[i][keep].cpu().MoveToOuterDisposeScope(),
                     det.Labels[i][keep].cpu().MoveToOuterDisposeScope(), null));
@@ -125,12 +125,16 @@ public sealed class Predictor
     public static Tensor MapBoxesBack(Tensor cxcywh, int canvasSize, float scaleX, float scaleY, float left, float top, int width, int height)
     {
         using var scope = NewDisposeScope();
-        var b = cxcywh * canvasSize;
-        var x1 = (b[.., 0] - b[.., 2] / 2 - left) / scaleX;
-        var y1 = (b[.., 1] - b[.., 3] / 2 - top) / scaleY;
-        var x2 = (b[.., 0] + b[.., 2] / 2 - left) / scaleX;
-        var y2 = (b[.., 1] + b[.., 3] / 2 - top) / scaleY;
-        var xyxy = stack([x1.clamp(0, width), y1.clamp(0, height), x2.clamp(0, width), y2.clamp(0, height)], 1);
+        // Per image: Scalars held until return, explicit alphas (temporary Scalars can be freed mid-call by a GC on
+        // another thread, see Runtime/Scalars). Same arithmetic as (b_x ± b_w / 2 - left) / scaleX.
+        using Scalar canvas = canvasSize, l = left, t = top, sx = scaleX, sy = scaleY, w = width, h = height;
+        Scalar zero = Runtime.Scalars.ZeroL, one = Runtime.Scalars.OneL, two = Runtime.Scalars.TwoL;
+        var b = cxcywh.mul(canvas);
+        var x1 = b[.., 0].sub(b[.., 2].div(two)).sub(l).div(sx);
+        var y1 = b[.., 1].sub(b[.., 3].div(two)).sub(t).div(sy);
+        var x2 = b[.., 0].add(b[.., 2].div(two), one).sub(l).div(sx);
+        var y2 = b[.., 1].add(b[.., 3].div(two), one).sub(t).div(sy);
+        var xyxy = stack([x1.clamp(zero, w), y1.clamp(zero, h), x2.clamp(zero, w), y2.clamp(zero, h)], 1);
         return xyxy.MoveToOuterDisposeScope();
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DetSeg.Metrics;
@@ -77,21 +78,25 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
     public Tensor Total => matrix.Total;
 
     /// <summary>Per-class accuracy <c>(TP + TN) / max(Total, 1)</c>.</summary>
-    public Tensor Accuracy => Ratio(TP + TN, Total);
+    // Sums through add(t, Scalars.OneL), not `+`: its hidden alpha is a temporary Scalar (Runtime/Scalars).
+    public Tensor Accuracy => Ratio(TP.add(TN, One), Total);
     /// <summary>Per-class recall <c>TP / max(TP + FN, 1)</c>.</summary>
-    public Tensor Recall => Ratio(TP, TP + FN);
+    public Tensor Recall => Ratio(TP, TP.add(FN, One));
     /// <summary>Per-class precision <c>TP / max(TP + FP, 1)</c>.</summary>
-    public Tensor Precision => Ratio(TP, TP + FP);
+    public Tensor Precision => Ratio(TP, TP.add(FP, One));
     /// <summary>Per-class F1 score <c>2TP / max(2TP + FP + FN, 1)</c>.</summary>
-    public Tensor F1Score => Ratio(2 * TP, 2 * TP + FP + FN);
+    public Tensor F1Score => Ratio(TP.mul(Two), TP.mul(Two).add(FP, One).add(FN, One));
     /// <summary>Per-class IoU <c>TP / max(TP + FP + FN, 1)</c>.</summary>
-    public Tensor IoU => Ratio(TP, TP + FP + FN);
+    public Tensor IoU => Ratio(TP, TP.add(FP, One).add(FN, One));
     /// <summary>Per-class specificity <c>TN / (TN + FP)</c>: of the samples that are not this class, the share we did not call it. 1 − specificity is the rate of Type I errors (false alarms).</summary>
-    public Tensor Specificity => Ratio(TN, TN + FP);
+    public Tensor Specificity => Ratio(TN, TN.add(FP, One));
     /// <summary>Per-class negative predictive value <c>TN / (TN + FN)</c>: of the samples we did not call this class, the share that really are not.</summary>
-    public Tensor NegativePredictiveValue => Ratio(TN, TN + FN);
+    public Tensor NegativePredictiveValue => Ratio(TN, TN.add(FN, One));
 
-    static Tensor Ratio(Tensor num, Tensor den) => num.to(float64) / den.clamp(min: 1).to(float64);
+    static Tensor Ratio(Tensor num, Tensor den) => num.to(float64) / den.clamp_min(One).to(float64);
+
+    static Scalar One => Runtime.Scalars.OneL;
+    static Scalar Two => Runtime.Scalars.TwoL;
 
     /// <summary>The per-class values of a metric (float64).</summary>
     public Tensor Get(Metric metric) => metric switch
@@ -120,7 +125,7 @@ public sealed class ClassificationMetrics : IMetricSet, IDisposable
         get
         {
             using var scope = NewDisposeScope();
-            return (TP.sum().to(float64) / Total.clamp(min: 1).to(float64)).item<double>();
+            return (TP.sum().to(float64) / Total.clamp_min(One).to(float64)).item<double>();
         }
     }
 

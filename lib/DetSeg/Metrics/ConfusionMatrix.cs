@@ -16,6 +16,9 @@ public sealed class ConfusionMatrix : IDisposable
 {
     // [(N+2) x (N+2)] bins; row/column 0 and N+1 collect targets/predictions outside [0, N).
     Tensor? bins;
+    // Update runs every batch: its numbers are Scalars held for the matrix's life (a temporary one can be freed
+    // mid-call by a GC on another thread, see Runtime/Scalars). Freed by their finalizers with the matrix.
+    readonly Scalar maxClass, side, sidePlusOne;
 
     /// <summary>Creates an empty matrix for <paramref name="numClasses"/> classes.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="numClasses"/> &lt; 1.</exception>
@@ -23,6 +26,9 @@ public sealed class ConfusionMatrix : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(numClasses, 1);
         NumClasses = numClasses;
+        maxClass = ((long)numClasses).ToScalar();
+        side = (numClasses + 2L).ToScalar();
+        sidePlusOne = (numClasses + 3L).ToScalar();
     }
 
     /// <summary>The number of classes N.</summary>
@@ -34,13 +40,14 @@ public sealed class ConfusionMatrix : IDisposable
     {
         CheckInputs(pred, target);
         using var scope = NewDisposeScope();
-        long n = NumClasses, side = n + 2;
+        long n = NumClasses, sides = n + 2;
         // Clamping to [-1, N] folds every out-of-range value into the two border bins, so one
         // bincount does the ignore-index work without a boolean mask or a host sync:
         // index = (t + 1) * (N + 2) + (p + 1) = t * (N + 2) + p + (N + 3).
-        var index = target.flatten().to(int64).clamp(-1, n).mul_(side);
-        index.add_(pred.flatten().to(int64, index.device).clamp(-1, n)).add_(side + 1);
-        var batch = bincount(index, minlength: side * side).view(side, side);
+        var index = target.flatten().to(int64).clamp(Runtime.Scalars.MinusOneL, maxClass).mul_(side);
+        index.add_(pred.flatten().to(int64, index.device).clamp(Runtime.Scalars.MinusOneL, maxClass), Runtime.Scalars.OneL)
+             .add_(sidePlusOne, Runtime.Scalars.OneL);
+        var batch = bincount(index, minlength: sides * sides).view(sides, sides);
         if (bins is null || bins.device_type != batch.device_type || bins.device_index != batch.device_index)
         {
             bins?.Dispose();
@@ -48,7 +55,7 @@ public sealed class ConfusionMatrix : IDisposable
             // scope, which would otherwise free the running counts after the first batch.
             bins = batch.DetachFromDisposeScope();
         }
-        else bins.add_(batch);
+        else bins.add_(batch, Runtime.Scalars.OneL);
     }
 
     /// <summary>Forgets all counts.</summary>
@@ -70,13 +77,13 @@ public sealed class ConfusionMatrix : IDisposable
     public Tensor FP => Value.sum(dim: 0) - TP;
 
     /// <summary>Per-class true negatives: <c>Total - (TP + FN + FP)</c>.</summary>
-    public Tensor TN => Total - (TP + FN + FP);
+    public Tensor TN => Total - TP.add(FN, Runtime.Scalars.OneL).add(FP, Runtime.Scalars.OneL);
 
     /// <summary>Per-class number of samples (actual positives, <c>TP + FN</c>).</summary>
     public Tensor Count => Counts.sum(dim: 1);
 
     /// <summary>Per-class frequency <c>Count / max(Total, 1)</c>.</summary>
-    public Tensor Frequency => Count.to(float64) / Total.clamp(min: 1).to(float64);
+    public Tensor Frequency => Count.to(float64) / Total.clamp_min(Runtime.Scalars.OneL).to(float64);
 
     /// <summary>The number of counted (non-ignored) samples, as a 0-d tensor.</summary>
     public Tensor Total => Counts.sum();

@@ -22,8 +22,14 @@ public static class Scalars
     public static readonly Scalar One = 1.0.ToScalar();
     /// <summary>0.5.</summary>
     public static readonly Scalar OneHalf = 0.5.ToScalar();
+    /// <summary>2.0.</summary>
+    public static readonly Scalar Two = 2.0.ToScalar();
+    /// <summary>1e-12, the floor of a ratio's denominator (an IoU's union).</summary>
+    public static readonly Scalar Tiny = 1e-12.ToScalar();
     /// <summary>255.0, the largest 8-bit intensity.</summary>
     public static readonly Scalar Max8Bit = 255.0.ToScalar();
+    /// <summary>-1.0.</summary>
+    public static readonly Scalar MinusOne = (-1.0).ToScalar();
     /// <summary>Integer 0: keeps integer tensors integer where a C# <c>0</c> was written.</summary>
     public static readonly Scalar ZeroL = 0L.ToScalar();
     /// <summary>Integer 1, also the alpha of a plain <c>add(Tensor)</c>.</summary>

@@ -72,7 +72,7 @@ public static class ClassWeightComparison
             using var trainLoader = new DataLoader(trainSet, batchSize: batchSize, shuffle: true, dropLast: true, seed: seed, device: device, numWorkers: 0);
             torch.manual_seed(seed);
             var model = new SemanticSegmentor(3, 2, width).to(device);
-            using var optimizer = optim.Adam(model.parameters(), lr: 1e-3);
+            using var optimizer = Optim.Adam(model.parameters(), lr: 1e-3);
             var trainer = SegmentationTraining.CreateTrainer(model, optimizer, device: device, classWeights: w);
             var options = SegmentationTraining.DefaultOptions(epochs: epochs) with
             {

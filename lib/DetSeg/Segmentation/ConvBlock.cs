@@ -14,10 +14,10 @@ public sealed class ConvBlock : nn.Module<Tensor, Tensor>
     {
         conv_block = nn.Sequential(
             nn.Conv2d(numInput, numOutput, 3, padding: 1),
-            nn.BatchNorm2d(numOutput),
+            new Runtime.BatchNorm2d(numOutput),
             new Runtime.LeakyReLU(0.01, inplace: true),
             nn.Conv2d(numOutput, numOutput, 3, padding: 1),
-            nn.BatchNorm2d(numOutput),
+            new Runtime.BatchNorm2d(numOutput),
             new Runtime.LeakyReLU(0.01, inplace: true));
         RegisterComponents();
         DetSeg.Runtime.ConvGuard.Protect(this); // narrow convs: oneDNN computes them wrong on some CPUs

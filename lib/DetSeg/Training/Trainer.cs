@@ -24,7 +24,7 @@ public delegate Tensor TrainingStep(Tensor[] batch, Phase phase);
 /// <c>SegmentationTraining</c>, <c>DetectionTraining</c>, <c>ViTTraining</c>):
 /// <code>
 /// var model = new SemanticSegmentor(3, 2, width: 16).to(device);
-/// var optimizer = torch.optim.Adam(model.parameters(), lr: 1e-3);
+/// var optimizer = Optim.Adam(model.parameters(), lr: 1e-3);       // torch.optim.Adam with a GC-safe step
 /// var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
 /// var result = trainer.Train(trainLoader, valLoader, SegmentationTraining.DefaultOptions(runName: "unet16"));
 /// result.Best!.Restore(model);                                   // best weights, not the last
@@ -41,6 +41,12 @@ public class Trainer
     public nn.Module Model { get; }
 
     /// <summary>The optimizer stepped in <see cref="Phase.Training"/>; null for evaluation-only use.</summary>
+    /// <remarks>
+    /// Stepped through <see cref="Optim.Step"/>: DetSeg's <see cref="Optim"/> optimizers and TorchSharp's own Adam, AdamW
+    /// and SGD get a step that a garbage collection on another thread cannot break (TorchSharp 0.107's steps pass
+    /// temporary Scalars that a GC can free mid-call); any other optimizer runs its own <c>step()</c> after a one-time
+    /// warning. Prefer <c>Optim.Adam(…)</c>, which is also safe in loops of one's own.
+    /// </remarks>
     public optim.Optimizer? Optimizer { get; }
 
     /// <summary>The per-batch step.</summary>
@@ -108,7 +114,8 @@ public class Trainer
                 var loss = Step(batch, phase);
                 if (loss.numel() != 1)
                     throw new InvalidOperationException($"The training step must return a scalar loss; it returned shape [{string.Join(", ", loss.shape)}].");
-                double value = loss.ToDouble();
+                // Not ToDouble(): TorchSharp's goes through a temporary Scalar that a GC on another thread can free mid-read.
+                double value = loss.detach().to(ScalarType.Float64).item<double>();
                 if (!double.IsFinite(value)) nonFinite = true;
                 if (training)
                 {
@@ -117,7 +124,7 @@ public class Trainer
                     Optimizer!.zero_grad();
                     loss.backward();
                     if (MaxGradNorm is double max) nn.utils.clip_grad_norm_(Model.parameters(), max);
-                    Optimizer.step();
+                    Optim.Step(Optimizer);   // GC-safe also for torch.optim's Adam/AdamW/SGD (TORCHSHARP-NOTES.md)
                 }
                 lossSum += value * n;
                 images += n;

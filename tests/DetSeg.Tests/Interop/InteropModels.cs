@@ -44,14 +44,19 @@ static class InteropModels
     {
         var g = new Generator((ulong)seed);
         using var _ = no_grad();
-        foreach (var m in model.modules().OfType<BatchNorm2d>())
+        int found = 0;
+        foreach (var m in model.modules().OfType<DetSeg.Runtime.BatchNorm2d>())
         {
+            found++;
             long n = m.running_mean!.shape[0];
             m.weight!.copy_(rand(n, generator: g) + 0.5);
             m.bias!.copy_(randn(n, generator: g) * 0.1);
             m.running_mean.copy_(randn(n, generator: g) * 0.1);
             m.running_var!.copy_(rand(n, generator: g) + 0.5);
         }
+        // Norm layers of another type (TorchSharp's own) would otherwise keep 0/1 statistics silently.
+        var others = model.modules().Where(m => m.GetType().Name.StartsWith("BatchNorm") && m is not DetSeg.Runtime.BatchNorm2d).ToList();
+        Assert.True(others.Count == 0, $"{model.GetType().Name}: {others.Count} BatchNorm layers of type {others.FirstOrDefault()?.GetType().FullName} were not randomized ({found} were)");
     }
 
     /// <summary>max |a - b|, after asserting shapes agree.</summary>

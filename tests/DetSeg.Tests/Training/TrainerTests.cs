@@ -17,7 +17,7 @@ public class TrainerTests : IDisposable
     /// <summary>A tiny segmentation-like task: conv, BatchNorm (so buffers matter), conv to 2 classes.</summary>
     static nn.Module<Tensor, Tensor> TinyModel(long seed)
     {
-        var m = nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
+        var m = nn.Sequential(nn.Conv2d(1, 4, 3, padding: 1), new DetSeg.Runtime.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1));
         // A private generator, not manual_seed: other test classes draw from the global one in parallel.
         var g = new Generator((ulong)seed);
         using (no_grad())

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data.Formats;
@@ -77,8 +78,11 @@ public static class AnnotatedAdapters
                     throw new InvalidOperationException($"{item.Name} has {item.Count} objects, more than maxObjects = {maxObjects}.");
                 using var scope = NewDisposeScope();
                 var (canvas, sx, sy, left, top) = LetterboxTensor(item.Image, size);
-                var b = item.Boxes * tensor(new[] { sx, sy, sx, sy }) + tensor(new[] { left, top, left, top });                // xyxy on the canvas
-                var cxcywh = stack([(b[.., 0] + b[.., 2]) / 2, (b[.., 1] + b[.., 3]) / 2, b[.., 2] - b[.., 0], b[.., 3] - b[.., 1]], 1) / size;
+                // Runs on DataLoader workers: held Scalars and explicit alphas only (no `+`, `/ 2`; see Runtime/Scalars).
+                using Scalar sizeS = size;
+                var one = Runtime.Scalars.OneL; var two = Runtime.Scalars.TwoL;
+                var b = (item.Boxes * tensor(new[] { sx, sy, sx, sy })).add(tensor(new[] { left, top, left, top }), one); // xyxy on the canvas
+                var cxcywh = stack([b[.., 0].add(b[.., 2], one).div(two), b[.., 1].add(b[.., 3], one).div(two), b[.., 2] - b[.., 0], b[.., 3] - b[.., 1]], 1).div(sizeS);
                 long pad = maxObjects - item.Count;
                 var boxes = nn.functional.pad(cxcywh, [0, 0, 0, pad]);
                 var labels = nn.functional.pad(item.Labels, [0, pad], value: -1);
@@ -97,9 +101,9 @@ public static class AnnotatedAdapters
         float scale = (float)Math.Min((double)size / W, (double)size / H);
         long w = Math.Max(1, (long)Math.Round(W * scale)), h = Math.Max(1, (long)Math.Round(H * scale));
         using var scope = NewDisposeScope();
-        var x = image.to(ScalarType.Float32).div(255).unsqueeze(0);
+        var x = image.to(ScalarType.Float32).div(Runtime.Scalars.Max8Bit).unsqueeze(0); // held Scalars: DataLoader workers
         if (w != W || h != H) x = nn.functional.interpolate(x, [h, w], mode: InterpolationMode.Bilinear, align_corners: false);
-        var canvas = full(3, size, size, 0.5f, device: image.device);
+        var canvas = full(3, size, size, Runtime.Scalars.OneHalf, dtype: ScalarType.Float32, device: image.device);
         long top = (size - h) / 2, left = (size - w) / 2;
         canvas[TensorIndex.Colon, TensorIndex.Slice(top, top + h), TensorIndex.Slice(left, left + w)] = x[0];
         // per-axis scales as the boxes see them: the resized image spans exactly w x h

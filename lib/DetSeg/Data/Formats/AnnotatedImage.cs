@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data.Formats;
@@ -45,7 +46,9 @@ public static class MaskBoxes
     {
         if (mask.dim() != 2) throw new ArgumentException($"An instance mask is [H x W], got [{string.Join(" x ", mask.shape)}].", nameof(mask));
         using var scope = NewDisposeScope();
-        var ids = arange(1, numObjects + 1, ScalarType.Int64, mask.device).view(-1, 1, 1);
+        // Per item on DataLoader workers: Scalars held until return, never temporaries (see Runtime/Scalars).
+        using Scalar stop = numObjects + 1;
+        var ids = arange(DetSeg.Runtime.Scalars.OneL, stop, DetSeg.Runtime.Scalars.OneL, ScalarType.Int64, mask.device).view(-1, 1, 1);
         var objects = mask.unsqueeze(0).eq(ids);                                  // [N x H x W]
         long H = mask.shape[0], W = mask.shape[1];
         var (x1, x2) = Extent(objects.any(1), W);                                 // columns touched
@@ -55,10 +58,11 @@ public static class MaskBoxes
 
     static (Tensor Min, Tensor MaxPlusOne) Extent(Tensor touched, long length)
     {
-        var pos = arange(length, ScalarType.Int64, touched.device);
+        using Scalar stop = length;
+        var pos = arange(DetSeg.Runtime.Scalars.ZeroL, stop, DetSeg.Runtime.Scalars.OneL, ScalarType.Int64, touched.device);
         var any = touched.any(1);
         var min = where(touched, pos, length).amin([1]);
-        var max = where(touched, pos, -1L).amax([1]).add(1);
+        var max = where(touched, pos, -1L).amax([1]).add(DetSeg.Runtime.Scalars.OneL, DetSeg.Runtime.Scalars.OneL);
         return (where(any, min, 0L), where(any, max, 0L));
     }
 
@@ -68,8 +72,8 @@ public static class MaskBoxes
         using var scope = NewDisposeScope();
         var lt = maximum(a[.., ..2], b[.., ..2]);
         var rb = minimum(a[.., 2..], b[.., 2..]);
-        var inter = (rb - lt).clamp_min(0).prod(1);
+        var inter = (rb - lt).clamp_min(DetSeg.Runtime.Scalars.ZeroL).prod(1);
         var area = (Tensor t) => (t[.., 2] - t[.., 0]) * (t[.., 3] - t[.., 1]);
-        return (inter / (area(a) + area(b) - inter)).MoveToOuterDisposeScope();
+        return (inter / (area(a).add(area(b), DetSeg.Runtime.Scalars.OneL) - inter)).MoveToOuterDisposeScope();
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DetSeg.Data.Formats;
@@ -118,7 +119,7 @@ public sealed class CocoDataset : IAnnotatedDataset
                     var a = anns[i];
                     Tensor? obj = a.Rle is not null ? CocoMasks.DecodeRle(a.Rle, info.Height, info.Width)
                         : a.Polygons is not null ? CocoMasks.FillPolygons(a.Polygons, info.Height, info.Width) : null;
-                    if (obj is not null) m.masked_fill_(obj, i + 1); // later objects on top, as drawn in order
+                    if (obj is not null) { using Scalar id = i + 1; m.masked_fill_(obj, id); } // later objects on top; held: DataLoader workers
                 }
                 mask = m.MoveToOuterDisposeScope();
             }
