@@ -167,12 +167,13 @@ var valLoader = new DataLoader(valSet, batchSize: 17, device: device);
 var testLoader = new DataLoader(testSet, batchSize: 17, device: device);
 
 torch.manual_seed(0);
-model = new SemanticSegmentor(3, 2, width).to(device);
-var optimizer = Optim.Adam(model.parameters(), lr: 1e-3);  // torch.optim.Adam, with a step no GC on another thread can break
+var run = new TrainingRun("unet");                          // rerunning this cell first releases the last run's model, optimizer, loader, result
+model = run.Own(new SemanticSegmentor(3, 2, width).to(device));
+var optimizer = run.Own(Optim.Adam(model.parameters(), lr: 1e-3)); // torch.optim.Adam, with a step no GC on another thread can break
 var trainer = SegmentationTraining.CreateTrainer(model, optimizer, numClasses: 2, device: device);
 var options = SegmentationTraining.DefaultOptions(runName: $"unet-pennfudan-{profile}", epochs: epochs)
     with { Generators = [trainSet.AugmentationGenerator] }; // a resume replays the same augmentations
-var result = trainer.Train(MakeTrainLoader(), valLoader, options);
+var result = run.Own(trainer.Train(run.Own(MakeTrainLoader()), valLoader, options));
 result.Best!.Restore(model);                                // the best weights, not the last
 Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.BestValue:P2}; {result.StopMessage}");
 
@@ -182,10 +183,11 @@ Console.WriteLine($"best: epoch {result.BestEpoch}, validation mean IoU {result.
 // as here, it says there is nothing to resume.
 
 // ── cell 18 ──
-var resumedModel = new SemanticSegmentor(3, 2, width).to(device);
-var resumedOptimizer = Optim.Adam(resumedModel.parameters(), lr: 1e-3);
-var resumed = SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
-    .Resume(MakeTrainLoader(), valLoader, options);
+var resumeRun = new TrainingRun("unet-resumed");             // as above: a rerun releases the last resumed run
+var resumedModel = resumeRun.Own(new SemanticSegmentor(3, 2, width).to(device));
+var resumedOptimizer = resumeRun.Own(Optim.Adam(resumedModel.parameters(), lr: 1e-3));
+var resumed = resumeRun.Own(SegmentationTraining.CreateTrainer(resumedModel, resumedOptimizer, numClasses: 2, device: device)
+    .Resume(resumeRun.Own(MakeTrainLoader()), valLoader, options));
 Console.WriteLine($"resumed run: {resumed.History.Count} epochs, best epoch {resumed.BestEpoch}");
 
 // ## Task 3 — Curves

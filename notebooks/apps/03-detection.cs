@@ -376,7 +376,8 @@ App.Show(Charts.Line([new Series("log10 of the training loss per image", overfit
 
 // ── cell 32 ──
 manual_seed(0);
-var mcData = recipe.CreateData(device);      // training pool, validation, test: disjoint images (seed-0 split)
+var run = new TrainingRun("yolo");          // rerunning this cell first releases the last run's data, model, optimizer, result
+var mcData = run.Own(recipe.CreateData(device)); // training pool, validation, test: disjoint images (seed-0 split)
 var (trainLoader, valLoader, testLoader) = (mcData.Train, mcData.Val, mcData.Test);
 Console.WriteLine($"training: {recipe.TrainImages:N0} images per epoch, drawn afresh from a pool of {recipe.Pool:N0}; validation {recipe.ValImages:N0}; test {recipe.TestImages:N0}");
 var anchorsPx = Anchors.ToPixels(lattice, MnistClutterRecipe.ImageSize).to(float32);
@@ -384,22 +385,22 @@ var anchorsPx = Anchors.ToPixels(lattice, MnistClutterRecipe.ImageSize).to(float
 YOLOv3 model;
 if (weightsPath is not null)
 {
-    model = new YOLOv3(3, 10, ModelScale.Full, anchorsPx);
+    model = run.Own(new YOLOv3(3, 10, ModelScale.Full, anchorsPx));
     DarknetWeights.Load(model, weightsPath);           // fileClasses 80: the heads stay random
     long trainable = Transfer.Freeze(model, FreezeMode.AllButHeads);
     Console.WriteLine($"Transfer learning from COCO: full YOLOv3, {trainable:N0} trainable parameters (heads only).");
 }
 else
 {
-    model = new YOLOv3(3, 10, recipe.Scale, anchorsPx);
+    model = run.Own(new YOLOv3(3, 10, recipe.Scale, anchorsPx));
     Console.WriteLine($"No pretrained weights: training from scratch at width ×{recipe.Scale.Width}, depth ×{recipe.Scale.Depth}, {model.parameters().Sum(p => p.numel()):N0} parameters.");
 }
 model.to(device);
-var criterion = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(device);
-var optimizer = Optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate);  // torch.optim.Adam, GC-safe step
+var criterion = run.Own(new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(device));
+var optimizer = run.Own(Optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate)); // torch.optim.Adam, GC-safe step
 var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
 var options = DetectionTraining.DefaultOptions(optimizer, recipe.Epochs);  // best by validation map50, cosine decay
-var result = trainer.Train(trainLoader, valLoader, options);
+var result = run.Own(trainer.Train(trainLoader, valLoader, options));
 result.Best!.Restore(model);                                // the best weights, not the last
 Console.WriteLine($"best epoch {result.BestEpoch}: validation mAP@0.5 {result.BestValue:F3}");
 

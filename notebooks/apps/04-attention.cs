@@ -144,11 +144,12 @@ DetSeg.Data.DataLoader TrainLoader() => new(splits.Train, batchSize: recipe.Batc
 var valLoader = new DetSeg.Data.DataLoader(splits.Validation, batchSize: 500, device: device);
 var testLoader = new DetSeg.Data.DataLoader(splits.Test, batchSize: 500, device: device);
 
-var pre = ViTTraining.CreateModel(config, recipe.Seed, device);
-var preOptimizer = ViTTraining.CreateOptimizer(pre, recipe);          // AdamW; no decay for biases, norms, embeddings
+var preRun = new TrainingRun("vit-preln");                  // rerunning this cell first releases the last run's model, optimizer, loader, result
+var pre = preRun.Own(ViTTraining.CreateModel(config, recipe.Seed, device));
+var preOptimizer = preRun.Own(ViTTraining.CreateOptimizer(pre, recipe)); // AdamW; no decay for biases, norms, embeddings
 var preTrainer = ViTTraining.CreateTrainer(pre, preOptimizer, device);
 var clock = System.Diagnostics.Stopwatch.StartNew();
-var preResult = preTrainer.Train(TrainLoader(), valLoader, ViTTraining.DefaultOptions(recipe, preOptimizer, runName: "vit-preln"));
+var preResult = preRun.Own(preTrainer.Train(preRun.Own(TrainLoader()), valLoader, ViTTraining.DefaultOptions(recipe, preOptimizer, runName: "vit-preln")));
 preResult.Best!.Restore(pre);                               // the best weights, not the last
 Console.WriteLine($"Pre-LN: {clock.Elapsed.TotalMinutes:F1} min, best validation accuracy {preResult.BestValue:P2} at epoch {preResult.BestEpoch}");
 
@@ -195,11 +196,12 @@ App.Show(Charts.Grid(Enumerable.Range(0, shown.Count).Select(i =>
 // Post-LN is not hurt by the missing warm-up.
 
 // ── cell 20 ──
-var post = ViTTraining.CreateModel(config with { PreNorm = false }, recipe.Seed, device);
-var postOptimizer = ViTTraining.CreateOptimizer(post, recipe);
+var postRun = new TrainingRun("vit-postln");                // as above, for this cell's run
+var post = postRun.Own(ViTTraining.CreateModel(config with { PreNorm = false }, recipe.Seed, device));
+var postOptimizer = postRun.Own(ViTTraining.CreateOptimizer(post, recipe));
 var postTrainer = ViTTraining.CreateTrainer(post, postOptimizer, device);
 clock.Restart();
-var postResult = postTrainer.Train(TrainLoader(), valLoader, ViTTraining.DefaultOptions(recipe, postOptimizer, runName: "vit-postln"));
+var postResult = postRun.Own(postTrainer.Train(postRun.Own(TrainLoader()), valLoader, ViTTraining.DefaultOptions(recipe, postOptimizer, runName: "vit-postln")));
 postResult.Best!.Restore(post);
 var postMinutes = clock.Elapsed.TotalMinutes;
 var postTest = postTrainer.OneEpoch(Phase.Testing, testLoader);

@@ -21,7 +21,7 @@ namespace DetSeg.Training;
 /// <see cref="Restore"/> checks every name, shape and dtype (and the optimizer's type and sizes) before it changes
 /// anything, so a checkpoint of another model never half-overwrites the live one.
 /// </remarks>
-public sealed class Checkpoint
+public sealed class Checkpoint : IDisposable
 {
     const string Magic = "DETSEG-CKPT2";
     const string MagicV1 = "DETSEG-CKPT1";
@@ -39,13 +39,32 @@ public sealed class Checkpoint
     /// <summary>The file this checkpoint was loaded from (null when captured in memory); error messages name it.</summary>
     public string? Source { get; private init; }
 
-    internal byte[] ModelBytes { get; }
-    internal byte[] OptimizerBytes { get; }
-    internal byte[] RngBytes { get; }
-    internal byte[][] GeneratorBytes { get; }
+    // Null once disposed: a U-Net's snapshot is hundreds of MB that a notebook kernel would otherwise keep for as long
+    // as any old cell's `result` variable is reachable, i.e. for the kernel's life.
+    byte[]? modelBytes, optimizerBytes, rngBytes;
+    byte[][]? generatorBytes;
+
+    internal byte[] ModelBytes => modelBytes ?? throw Released();
+    internal byte[] OptimizerBytes => optimizerBytes ?? throw Released();
+    internal byte[] RngBytes => rngBytes ?? throw Released();
+    internal byte[][] GeneratorBytes => generatorBytes ?? throw Released();
+
+    /// <summary>Whether <see cref="Dispose"/> has released the snapshot's bytes (<see cref="Epoch"/>, <see cref="Metrics"/>
+    /// and <see cref="Extra"/> stay readable).</summary>
+    public bool IsDisposed => modelBytes is null;
 
     Checkpoint(int epoch, IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double> extra, byte[] model, byte[] optimizer, byte[] rng, byte[][] generators)
-        => (Epoch, Metrics, Extra, ModelBytes, OptimizerBytes, RngBytes, GeneratorBytes) = (epoch, metrics, extra, model, optimizer, rng, generators);
+        => (Epoch, Metrics, Extra, modelBytes, optimizerBytes, rngBytes, generatorBytes) = (epoch, metrics, extra, model, optimizer, rng, generators);
+
+    /// <summary>
+    /// Releases the snapshot's bytes (weights and optimizer state: about three times the model's size with Adam), so
+    /// that a reference kept elsewhere — a rerun notebook cell's old <c>result</c> — no longer holds them.
+    /// <see cref="Restore"/> and <see cref="Save"/> then throw; the epoch and its figures stay readable.
+    /// </summary>
+    public void Dispose() => (modelBytes, optimizerBytes, rngBytes, generatorBytes) = (null, null, null, null);
+
+    ObjectDisposedException Released() =>
+        new(nameof(Checkpoint), $"{Describe()} was released (its run was disposed, e.g. by a new TrainingRun of the same name): load best.ckpt from disk or train again.");
 
     /// <summary>Copies the current state of <paramref name="model"/>, <paramref name="optimizer"/>, the CPU generator and <paramref name="generators"/>.</summary>
     public static Checkpoint Capture(nn.Module model, optim.Optimizer? optimizer, int epoch,
@@ -73,6 +92,7 @@ public sealed class Checkpoint
     /// <exception cref="ArgumentException">The checkpoint does not fit: parameter names, shapes or dtypes differ from
     /// the model's (every mismatching key is listed with both shapes), the optimizer is of another type or size, or a
     /// different number of generators was given. Nothing was changed.</exception>
+    /// <exception cref="ObjectDisposedException">The checkpoint was released (<see cref="Dispose"/>). Nothing was changed.</exception>
     public void Restore(nn.Module model, optim.Optimizer? optimizer = null, bool restoreRng = false, IReadOnlyList<Generator>? generators = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -121,18 +141,23 @@ public sealed class Checkpoint
     string Describe() => Source is null ? $"The checkpoint of epoch {Epoch} (in memory)" : $"Checkpoint '{Source}' (epoch {Epoch})";
 
     /// <summary>Writes the checkpoint to <paramref name="path"/> atomically (temp file in the same folder, then rename).</summary>
-    public void Save(string path) => Runtime.AtomicFile.Write(path, fs =>
+    /// <exception cref="ObjectDisposedException">The checkpoint was released (<see cref="Dispose"/>); nothing is written.</exception>
+    public void Save(string path)
     {
-        using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
-        w.Write(Encoding.ASCII.GetBytes(Magic));
-        var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
-        foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
+        if (IsDisposed) throw Released();
+        Runtime.AtomicFile.Write(path, fs =>
         {
-            w.Write((long)block.Length);
-            w.Write(block);
-            w.Write(SHA256.HashData(block));
-        }
-    });
+            using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
+            w.Write(Encoding.ASCII.GetBytes(Magic));
+            var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
+            foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
+            {
+                w.Write((long)block.Length);
+                w.Write(block);
+                w.Write(SHA256.HashData(block));
+            }
+        });
+    }
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/>, verifying every block's checksum.</summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>

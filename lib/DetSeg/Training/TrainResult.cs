@@ -24,7 +24,9 @@ public enum StopReason
 }
 
 /// <summary>What <see cref="Trainer.Train"/> returns: the history, the best checkpoint and why it stopped.</summary>
-public sealed class TrainResult
+/// <remarks>Disposing it releases the in-memory best checkpoint (<see cref="Checkpoint.Dispose"/>); the history stays.
+/// A rerun notebook cell lets its <see cref="TrainingRun"/> own the result, so the previous run's snapshot goes with it.</remarks>
+public sealed class TrainResult : IDisposable
 {
     /// <summary>Every epoch, in order (including epochs run before a resume).</summary>
     public required IReadOnlyList<EpochLog> History { get; init; }
@@ -34,6 +36,10 @@ public sealed class TrainResult
 
     /// <summary>Why training stopped.</summary>
     public required StopReason StopReason { get; init; }
+
+    /// <summary>Releases <see cref="Best"/>'s bytes (see <see cref="Checkpoint.Dispose"/>); the history, <see cref="BestEpoch"/> and
+    /// <see cref="BestValue"/> stay readable.</summary>
+    public void Dispose() => Best?.Dispose();
 
     /// <summary>The printed stop message, e.g. <c>No improvement in val mean_iou for 5 epochs (best 0.8123 at epoch 12): stopping.</c></summary>
     public required string StopMessage { get; init; }

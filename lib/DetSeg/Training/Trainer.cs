@@ -296,6 +296,12 @@ public class Trainer
         if (o.RunDirectory is string run)
             Runtime.AtomicFile.WriteAllText(Path.Combine(run, "metrics.json"), result.ToJson());
         observer?.RunEnded(result);
+        // The run's batches, activations and replaced snapshots are garbage now, much of it in glibc arenas of loader
+        // worker threads: handed back here, a notebook cell that trains leaves the kernel's RSS near its working set
+        // instead of at the run's peak (bench/notebooks/rerun-training.ipynb, README "Rerunning a training cell").
+        // Only in a notebook kernel, the long-lived process this is for: a forced GC while other threads run torch
+        // code widens TorchSharp's temporary-Scalar hazard (Runtime/TORCHSHARP-NOTES.md, 2), e.g. parallel tests.
+        if (Runtime.LiveOutput.IsAvailable) TrainingRun.ReturnFreedMemory();
         return result;
     }
 
