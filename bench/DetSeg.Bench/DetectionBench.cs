@@ -113,7 +113,9 @@ public sealed class DetectionTrainBench : IBenchmark
                 "LearningRate" => r with { LearningRate = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) },
                 "Width" => r with { Scale = r.Scale with { Width = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) } },
                 "Depth" => r with { Scale = r.Scale with { Depth = double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) } },
-                _ => throw new ArgumentException($"DETSEG_RECIPE: unknown field '{kv[0]}' (Epochs, TrainImages, TrainPool, ValImages, TestImages, BatchSize, LearningRate, Width, Depth)."),
+                "Box" => r with { Box = Enum.Parse<BoxLoss>(v) },
+                "Objectness" => r with { Objectness = Enum.Parse<ObjectnessTarget>(v) },
+                _ => throw new ArgumentException($"DETSEG_RECIPE: unknown field '{kv[0]}' (Epochs, TrainImages, TrainPool, ValImages, TestImages, BatchSize, LearningRate, Width, Depth, Box, Objectness)."),
             };
         }
         return r;
@@ -133,7 +135,7 @@ public sealed class DetectionTrainBench : IBenchmark
         var anchors = Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32);
         var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
         result["parameters"] = model.parameters().Sum(p => p.numel());
-        var loss = new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(dev);
+        var loss = recipe.CreateLoss(model.anchors).to(dev);
         var opt = Optim.Adam(model.parameters(), recipe.LearningRate);
         var trainer = DetectionTraining.CreateTrainer(model, opt, loss, dev);
         var clock = Stopwatch.StartNew();
@@ -148,6 +150,7 @@ public sealed class DetectionTrainBench : IBenchmark
         result["train_seconds"] = Math.Round(trainSeconds, 1);
         result["best_epoch"] = run.BestEpoch;
         result["val_map50_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "map50").Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
+        result["val_map50_95_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "map50_95").Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
         result["train_loss_per_epoch"] = new JsonArray(run.Series(Phase.Training, "loss").Select(v => (JsonNode)Math.Round(v / recipe.BatchSize, 3)).ToArray());
         result["val_loss_per_epoch"] = new JsonArray(run.Series(Phase.Validation, "loss").Select(v => (JsonNode)Math.Round(v / 100, 3)).ToArray());
         result["loss_note"] = "per image: the course's loss is a sum over the batch (16 in training, 100 in validation)";

@@ -58,6 +58,38 @@ public static class BoxOps
         return where(union.gt(Scalars.ZeroL), inter / union.clamp_min(Scalars.Tiny), zeros_like(inter));
     }
 
+    // 4/π², CIoU's aspect-ratio weight; held for the process's life (this runs every training step).
+    static readonly Scalar FourOverPiSquared = (4 / (Math.PI * Math.PI)).ToScalar();
+
+    /// <summary>
+    /// Complete IoU (Zheng et al., "Distance-IoU Loss", AAAI 2020) of paired cx,cy,w,h boxes a and b [... x 4] → [...]:
+    /// IoU − ρ²/c² − α·v, where ρ is the distance between the centres, c the diagonal of the smallest box enclosing
+    /// both, v = 4/π²·(atan(w_b/h_b) − atan(w_a/h_a))² the aspect-ratio mismatch and α = v / (1 − IoU + v), a weight
+    /// that carries no gradient (as in the paper's implementation). In [−1.5, 1]; 1 only for equal boxes.
+    /// </summary>
+    public static Tensor CompleteIou(Tensor a, Tensor b)
+    {
+        Check(a, nameof(a)); Check(b, nameof(b));
+        var axy = CxCyWhToXyxy(a); var bxy = CxCyWhToXyxy(b);
+        var lo = maximum(axy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)], bxy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]);
+        var hi = minimum(axy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)], bxy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)]);
+        var wh = (hi - lo).clamp_min(Scalars.ZeroL);
+        var inter = wh[TensorIndex.Ellipsis, 0] * wh[TensorIndex.Ellipsis, 1];
+        var union = Area(axy).add(Area(bxy), Scalars.OneL).sub(inter).clamp_min(Scalars.Tiny);
+        var iou = inter / union;
+        var encLo = minimum(axy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)], bxy[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]);
+        var encHi = maximum(axy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)], bxy[TensorIndex.Ellipsis, TensorIndex.Slice(2, 4)]);
+        var c2 = (encHi - encLo).pow(Scalars.TwoL).sum(-1).clamp_min(Scalars.Tiny);    // squared enclosing diagonal
+        var rho2 = (a[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)] - b[TensorIndex.Ellipsis, TensorIndex.Slice(0, 2)]).pow(Scalars.TwoL).sum(-1);
+        var aspectA = a[TensorIndex.Ellipsis, 2].atan2(a[TensorIndex.Ellipsis, 3]);      // atan(w/h), h > 0
+        var aspectB = b[TensorIndex.Ellipsis, 2].atan2(b[TensorIndex.Ellipsis, 3]);
+        var v = (aspectB - aspectA).pow(Scalars.TwoL).mul(FourOverPiSquared);
+        Tensor alpha;
+        using (no_grad())
+            alpha = v / v.sub(iou).add(Scalars.One, Scalars.OneL).clamp_min(Scalars.Tiny);
+        return iou - rho2 / c2 - alpha * v;
+    }
+
     /// <summary>
     /// For every predicted box, its best IoU with any valid true box of the SAME image (batch items
     /// are independent). Boxes are cx,cy,w,h: pred [B x N x 4], truth [B x M x 4], valid [B x M] bool

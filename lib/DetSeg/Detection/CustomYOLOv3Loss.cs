@@ -24,7 +24,28 @@ public enum CentreUnits
     Image,
 }
 
-/// <summary>The loss terms of one batch (sums over the batch, as the course).</summary>
+/// <summary>How the box of a responsible prediction is penalised.</summary>
+public enum BoxLoss
+{
+    /// <summary>The course's: squared centre error plus squared log-size error, each weighted by 2 − w·h.</summary>
+    Course,
+    /// <summary>
+    /// 2·(2 − w·h)·(1 − CIoU) (<see cref="BoxOps.CompleteIou"/>, used since YOLOv4): one term for centre, size and
+    /// aspect that measures what the evaluation's IoU thresholds measure; <see cref="YoloLossTerms.Wh"/> is then 0.
+    /// </summary>
+    CompleteIou,
+}
+
+/// <summary>What a responsible prediction's objectness is pushed towards.</summary>
+public enum ObjectnessTarget
+{
+    /// <summary>1, the course's.</summary>
+    One,
+    /// <summary>The prediction's current CIoU with its true box, clamped to [0, 1] and without gradient (YOLOv5's): scores then rank boxes by how well they fit.</summary>
+    Iou,
+}
+
+/// <summary>The loss terms of one batch (sums over the batch, as the course). With <see cref="BoxLoss.CompleteIou"/>, <c>Xy</c> holds the whole box term and <c>Wh</c> is 0.</summary>
 public sealed record YoloLossTerms(Tensor Obj, Tensor NoObj, Tensor Xy, Tensor Wh, Tensor Cls, Tensor Total, long NumTargets);
 
 /// <summary>
@@ -48,6 +69,10 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     public AnchorAssignment Assignment { get; }
     /// <summary>Units of the centre error.</summary>
     public CentreUnits Centre { get; }
+    /// <summary>How responsible boxes are penalised.</summary>
+    public BoxLoss Box { get; }
+    /// <summary>The objectness target of responsible predictions.</summary>
+    public ObjectnessTarget Objectness { get; }
     /// <summary>Anchors [D x K x 2] in pixels (a buffer).</summary>
     public readonly Tensor anchors;
     /// <summary>Grid sizes of the D = 3 sets: image / 32, / 16, / 8 (a buffer).</summary>
@@ -59,16 +84,18 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
     // This loss runs every training step: each number it passes to TorchSharp is a Scalar held for the module's
     // life (or a shared one in Runtime.Scalars), never a temporary a GC on another thread could free mid-call.
     readonly Scalar ignoreIou, minWh, imageSizeS, numAnchorsS;
+    static readonly Scalar BoxGain = 2.0.ToScalar();
 
     /// <summary>Creates the loss for <paramref name="imageSize"/>-pixel square images and the model's anchors [3 x K x 2].</summary>
     public CustomYOLOv3Loss(int imageSize, Tensor anchors, double ignoreIou = 0.5,
-                            AnchorAssignment assignment = AnchorAssignment.SizeIou, CentreUnits centre = CentreUnits.GridCell)
+                            AnchorAssignment assignment = AnchorAssignment.SizeIou, CentreUnits centre = CentreUnits.GridCell,
+                            BoxLoss box = BoxLoss.Course, ObjectnessTarget objectness = ObjectnessTarget.One)
         : base(nameof(CustomYOLOv3Loss))
     {
         if (imageSize < 32 || imageSize % 32 != 0) throw new ArgumentException($"imageSize must be a positive multiple of 32, got {imageSize}.", nameof(imageSize));
         if (anchors.dim() != 3 || anchors.shape[0] != 3 || anchors.shape[2] != 2)
             throw new ArgumentException($"anchors must be [3 x K x 2] pixels, got [{string.Join(", ", anchors.shape)}].", nameof(anchors));
-        ImageSize = imageSize; IgnoreIou = ignoreIou; Assignment = assignment; Centre = centre;
+        ImageSize = imageSize; IgnoreIou = ignoreIou; Assignment = assignment; Centre = centre; Box = box; Objectness = objectness;
         this.ignoreIou = ignoreIou.ToScalar();
         minWh = (1.0 / imageSize).ToScalar();
         imageSizeS = imageSize.ToScalar();
@@ -103,21 +130,34 @@ public sealed class CustomYOLOv3Loss : nn.Module<(Tensor scores, Tensor boxes, T
         var highIou = BoxOps.BestIou(pBox.detach(), bBox, bLabel.ge(Scalars.ZeroL)).gt(ignoreIou);
         var falseBox = trueBox.logical_or(highIou).logical_not();
 
-        var sTrue = pScore.masked_select(trueBox);
-        var sFalse = pScore.masked_select(falseBox);
-        var lossObj = F.binary_cross_entropy_with_logits(sTrue, ones_like(sTrue), reduction: nn.Reduction.Sum);
-        var lossNoObj = F.binary_cross_entropy_with_logits(sFalse, zeros_like(sFalse), reduction: nn.Reduction.Sum);
-
-        var idx = trueBox.nonzero();                                           // [T x 2] (image, position)
+        var idx = trueBox.nonzero();                                           // [T x 2] (image, position), row-major as masked_select
         var pb = pBox.index(new[] { idx[.., 0], idx[.., 1] });                 // [T x 4]
         var tb = tBox.index(new[] { idx[.., 0], idx[.., 1] });                 // [T x 4]
         var pxy = pb[.., ..2]; var pwh = pb[.., 2..];
         var txy = tb[.., ..2]; var twh = tb[.., 2..].clamp_min(minWh);
-        var dxy = pxy - txy;
-        if (Centre == CentreUnits.GridCell) dxy = dxy * tCellScale.index(new[] { idx[.., 0], idx[.., 1] }).unsqueeze(1);
-        var factor = (twh[.., 0] * twh[.., 1]).negative().add(Scalars.Two, Scalars.OneL); // 2 - w·h, as TorchSharp's `2.0 - t`                          // bigger weight for small boxes
-        var lossXy = (factor * dxy.pow(Scalars.TwoL).sum(-1)).sum();
-        var lossWh = (factor * (pwh.log() - twh.log()).pow(Scalars.TwoL).sum(-1)).sum();
+        var factor = (twh[.., 0] * twh[.., 1]).negative().add(Scalars.Two, Scalars.OneL); // 2 - w·h, as TorchSharp's `2.0 - t`: bigger weight for small boxes
+        Tensor? ciou = Box == BoxLoss.CompleteIou || Objectness == ObjectnessTarget.Iou
+            ? BoxOps.CompleteIou(pb, cat(new[] { txy, twh }, -1)) : null;    // [T]
+
+        var sTrue = pScore.masked_select(trueBox);
+        var sFalse = pScore.masked_select(falseBox);
+        var objTarget = Objectness == ObjectnessTarget.Iou ? ciou!.detach().clamp(Scalars.ZeroL, Scalars.OneL) : ones_like(sTrue);
+        var lossObj = F.binary_cross_entropy_with_logits(sTrue, objTarget, reduction: nn.Reduction.Sum);
+        var lossNoObj = F.binary_cross_entropy_with_logits(sFalse, zeros_like(sFalse), reduction: nn.Reduction.Sum);
+
+        Tensor lossXy, lossWh;
+        if (Box == BoxLoss.CompleteIou)
+        {
+            lossXy = (factor * ciou!.negative().add(Scalars.One, Scalars.OneL)).sum().mul(BoxGain);
+            lossWh = zeros_like(lossXy);
+        }
+        else
+        {
+            var dxy = pxy - txy;
+            if (Centre == CentreUnits.GridCell) dxy = dxy * tCellScale.index(new[] { idx[.., 0], idx[.., 1] }).unsqueeze(1);
+            lossXy = (factor * dxy.pow(Scalars.TwoL).sum(-1)).sum();
+            lossWh = (factor * (pwh.log() - twh.log()).pow(Scalars.TwoL).sum(-1)).sum();
+        }
         var lossCls = F.cross_entropy(pLogit.index(new[] { idx[.., 0], idx[.., 1] }), tLabel.index(new[] { idx[.., 0], idx[.., 1] }), reduction: nn.Reduction.Sum);
 
         // the coefficients are the course's

@@ -23,9 +23,16 @@ namespace DetSeg.Detection;
 /// <param name="Epochs">Epochs.</param>
 /// <param name="LearningRate">Adam learning rate (cosine-decayed per epoch to 5 % of it).</param>
 /// <param name="TrainPool">Distinct training images the epochs draw from (≥ <paramref name="TrainImages"/>; null: just those).</param>
+/// <param name="Box">The loss's box term (<see cref="CreateLoss"/>): the course's squared errors, or CIoU.</param>
+/// <param name="Objectness">The loss's objectness target for responsible predictions: 1 (the course's) or their IoU.</param>
 public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int ValImages, int TestImages, int BatchSize, int Epochs,
-                                        double LearningRate = 1e-3, int? TrainPool = null)
+                                        double LearningRate = 1e-3, int? TrainPool = null,
+                                        BoxLoss Box = BoxLoss.Course, ObjectnessTarget Objectness = ObjectnessTarget.One)
 {
+    /// <summary>This recipe's loss for a model with <paramref name="anchors"/> ([3 x K x 2] pixels), on the anchors' device.</summary>
+    public CustomYOLOv3Loss CreateLoss(TorchSharp.torch.Tensor anchors) =>
+        new(ImageSize, anchors, box: Box, objectness: Objectness);
+
     /// <summary>Image size.</summary>
     public const int ImageSize = 128;
     /// <summary>Digits per image at most.</summary>

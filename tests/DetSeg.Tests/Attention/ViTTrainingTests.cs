@@ -97,6 +97,54 @@ public class ViTTrainingTests
     }
 
     [Fact]
+    public void Recipe_WarmsUpLinearly_ThenDecaysAlongACosine_EpochByEpoch()
+    {
+        // Hand values, 6 epochs with 2 of warm-up at peak 1: 1/3, 2/3, then 0.5(1 + cos(πk/4)) for k = 0..3.
+        var recipe = new ViTRecipe(Epochs: 6, LearningRate: 1.0, WarmupEpochs: 2);
+        double[] expected = [1.0 / 3, 2.0 / 3, 1.0, 0.5 * (1 + Math.Sqrt(0.5)), 0.5, 0.5 * (1 - Math.Sqrt(0.5))];
+        for (int e = 0; e < 6; e++) Assert.Equal(expected[e], recipe.LearningRateFactor(e), 12);
+        // The schedule DefaultOptions hands the trainer sets those rates on the optimizer, one step per epoch.
+        using var model = new VisionTransformer(new VisionTransformerConfig(EmbedDim: 8, HiddenDim: 8, NumHeads: 2, NumLayers: 1, NumClasses: 3));
+        var optimizer = ViTTraining.CreateOptimizer(model, recipe);
+        var scheduler = ViTTraining.DefaultOptions(recipe, optimizer).Scheduler!;
+        for (int e = 0; e < 6; e++)
+        {
+            Assert.All(optimizer.ParamGroups, g => Assert.Equal(expected[e], g.LearningRate, 12));
+            scheduler.step();
+        }
+    }
+
+    [Fact]
+    public void Step_SmoothsLabelsAndAugments_InTrainingOnly()
+    {
+        // Hand formula of label-smoothed cross-entropy over C classes: (1 − ε)·(−log p_y) + ε/C · Σ_c (−log p_c).
+        manual_seed(11);
+        using var model = new VisionTransformer(new VisionTransformerConfig(EmbedDim: 8, HiddenDim: 8, NumHeads: 2, NumLayers: 1, NumClasses: 3));
+        model.eval();                                                      // no dropout: both phases see the same logits
+        var images = rand(2, 1, 28, 28);
+        var labels = tensor(new long[] { 0, 2 });
+        using var metrics = new DetSeg.Metrics.ClassificationMetrics(3);
+        var step = ViTTraining.Step(model, metrics, augmentation: null, labelSmoothing: 0.2);
+        var logp = nn.functional.log_softmax(model.call(images), 1).to(float64);
+        double expected = 0;
+        for (int i = 0; i < 2; i++)
+        {
+            long y = labels[i].item<long>();
+            expected += 0.8 * -logp[i, y].item<double>() + 0.2 / 3 * -logp[i].sum().item<double>();
+        }
+        Assert.Equal(expected / 2, step([images, labels], Phase.Training).item<float>(), 5);
+        double plain = -(logp[0, 0].item<double>() + logp[1, 2].item<double>()) / 2;
+        Assert.Equal(plain, step([images, labels], Phase.Validation).item<float>(), 5);
+
+        // The recipe's augmentation changes the images the model sees in training only.
+        var augmented = ViTTraining.Step(model, metrics, new DetSeg.Data.RandomAffine(0, 0.2, 0, new Generator(1)));
+        Assert.Equal(plain, augmented([images, labels], Phase.Validation).item<float>(), 5);
+        Assert.NotEqual(plain, augmented([images, labels], Phase.Training).item<float>(), 3);
+        Assert.Null(new ViTRecipe().CreateAugmentation());
+        Assert.Throws<ArgumentOutOfRangeException>(() => ViTTraining.Step(model, metrics, labelSmoothing: 1.0));
+    }
+
+    [Fact]
     public void Overlay_MixesImageAndHotColours()
     {
         var images = zeros(1, 1, 2, 2);

@@ -69,6 +69,29 @@ public class BoxOpsTests
         Assert.Equal(new[] { 1f, 4f / 12f, 1f / 8f }, iou[0].data<float>().ToArray().Select(v => MathF.Round(v, 6)).ToArray(), new FloatTol());
     }
 
+    [Fact]
+    public void CompleteIou_MatchesThePapersFormula_ByHand()
+    {
+        // Shifted equal squares: IoU 1/3, ρ² = 0.01, enclosing diagonal² = 0.3² + 0.2² = 0.13, v = 0 → 1/3 − 0.01/0.13.
+        // Crossed 0.2x0.4 / 0.4x0.2 boxes, same centre: IoU 1/3, ρ = 0, v = 4/π²·(atan 2 − atan 0.5)², α = v/(2/3 + v).
+        double v = 4 / (Math.PI * Math.PI) * Math.Pow(Math.Atan(2) - Math.Atan(0.5), 2);
+        var a = tensor(new float[,] { { 0.5f, 0.5f, 0.2f, 0.2f }, { 0.5f, 0.5f, 0.2f, 0.4f }, { 0.3f, 0.6f, 0.1f, 0.3f } });
+        var b = tensor(new float[,] { { 0.6f, 0.5f, 0.2f, 0.2f }, { 0.5f, 0.5f, 0.4f, 0.2f }, { 0.3f, 0.6f, 0.1f, 0.3f } });
+        var ciou = BoxOps.CompleteIou(a, b);
+        Assert.Equal(new long[] { 3 }, ciou.shape);
+        Assert.Equal(1.0 / 3 - 0.01 / 0.13, ciou[0].item<float>(), 5);
+        Assert.Equal(1.0 / 3 - v / (2.0 / 3 + v) * v, ciou[1].item<float>(), 5);
+        Assert.Equal(1.0, ciou[2].item<float>(), 5);                       // equal boxes
+        // Gradients flow to the prediction (not through α) and are finite for disjoint boxes too.
+        var p = tensor(new float[] { 0.2f, 0.2f, 0.1f, 0.1f }).requires_grad_();
+        var q = tensor(new float[] { 0.8f, 0.8f, 0.1f, 0.2f });
+        var far = BoxOps.CompleteIou(p, q);
+        Assert.True(far.item<float>() < 0);                                // no overlap: only the distance and aspect terms
+        far.backward();
+        Assert.True(p.grad!.isfinite().all().item<bool>() && p.grad.abs().sum().item<float>() > 0);
+        Assert.Throws<ArgumentException>(() => BoxOps.CompleteIou(zeros(2, 3), zeros(2, 4)));
+    }
+
     sealed class FloatTol : IEqualityComparer<float>
     {
         public bool Equals(float a, float b) => Math.Abs(a - b) < 1e-5;

@@ -55,6 +55,25 @@ public class LossTests
     }
 
     [Fact]
+    public void Terms_CompleteIouBox_AndIouObjectness_MatchHandComputedValues()
+    {
+        // CIoU of the responsible prediction (0.35, 0.3, 0.25·e^0.1, 0.25) with its target (0.3, 0.3, 0.25, 0.25),
+        // by the paper's formula in double precision (IoU − ρ²/c² − α·v): 0.66508689. Box term 2·(2 − w·h)·(1 − CIoU).
+        // With objectness logit 1 and target CIoU: BCE = 1 − t + ln(1 + e^-1).
+        const double ciou = 0.6650868873550706;
+        var loss = new CustomYOLOv3Loss(32, TinyAnchors(), box: BoxLoss.CompleteIou, objectness: ObjectnessTarget.Iou);
+        var (s, b, l) = Predictions();
+        s[0, 10] = tensor(1f);
+        var t = loss.Terms((s, b, l), OneTarget());
+        Assert.Equal(2 * (2 - 0.0625) * (1 - ciou), t.Xy.item<float>(), 5);
+        Assert.Equal(0.0, t.Wh.item<float>());
+        Assert.Equal(1 - ciou + Math.Log(1 + Math.Exp(-1)), t.Obj.item<float>(), 5);
+        // The course's objectness target (1) for the same logit: ln(1 + e^-1).
+        var courseObj = new CustomYOLOv3Loss(32, TinyAnchors(), box: BoxLoss.CompleteIou).Terms((s, b, l), OneTarget()).Obj;
+        Assert.Equal(Math.Log(1 + Math.Exp(-1)), courseObj.item<float>(), 5);
+    }
+
+    [Fact]
     public void Terms_ImageUnits_AreTheCourseXyError()
     {
         var loss = new CustomYOLOv3Loss(32, TinyAnchors(), centre: CentreUnits.Image);
