@@ -3,7 +3,8 @@
 Both sides time the same op shapes (those of the U-Net inference at 4x3x256x256 and the YOLOv3-416 forward, a
 2048^2 matmul, the metrics-update ops) alternately, N rounds (default 2), 2 threads each, and this writes
 bench/results/ops-<date>.json and .md: op, calls per forward, PyTorch ms, DetSeg ms, ratio, notes; then per model
-the whole forward against the sum of its ops (kernels vs driving) and the ops' time by kind.
+the whole forward against the sum of its ops (kernels vs driving) and the ops' time by kind. Before the rounds, each
+side runs every model op once with oneDNN's verbose log on: the table names the kernel each side got.
 """
 import argparse
 import datetime as dt
@@ -11,12 +12,46 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 import compare as C
 
 KINDS = ('conv2d', 'conv_transpose2d', 'batch_norm', 'leaky_relu', 'max_pool2d', 'cat')
+
+
+def kernels(stdout):
+    """{key: 'convolution jit:avx512_core + 3 reorders'} from oneDNN's verbose lines after each `OPS_PROBE key` line
+    and before `OPS_PROBE_END` (oneDNN 2.x: `onednn_verbose,exec,cpu,KIND,IMPL,...`; 3.x adds fields before `exec`);
+    no such line: the op did not run on oneDNN (an ATen kernel, or BLAS)."""
+    prims, key = {}, None
+    for line in stdout.splitlines():
+        if line == 'OPS_PROBE_END':
+            key = None
+        elif line.startswith('OPS_PROBE '):
+            key = line[len('OPS_PROBE '):].strip()
+            prims[key] = []
+        elif key and 'verbose' in line and ',exec,' in line:
+            f = line.split(',')
+            i = f.index('exec')
+            prims[key].append((f[i + 2], f[i + 3]))
+    out = {}
+    for key, p in prims.items():
+        main = [f'{kind} {impl}' for kind, impl in p if kind != 'reorder']
+        n = len(p) - len(main)
+        out[key] = ' + '.join(main + ([f'{n} reorder' + ('s' if n > 1 else '')] if n else [])) or 'not oneDNN'
+    return out
+
+
+def probe(cmd, env, what):
+    """Runs one side with OPS_PROBE=1 and oneDNN's verbose log on; returns kernels() of its stdout."""
+    C.log(f'{what} (kernel probe): ' + ' '.join(cmd))
+    env = dict(env, OPS_PROBE='1', ONEDNN_VERBOSE='1', DNNL_VERBOSE='1')
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=C.REPO)
+    if r.returncode != 0:
+        C.fail(f'{what} kernel probe failed (exit {r.returncode}): {" ".join(cmd)}')
+    return kernels(r.stdout)
 
 
 def numeric(report):
@@ -41,7 +76,7 @@ def note(py, ds):
     return '; '.join(out)
 
 
-def summarize(rounds):
+def summarize(rounds, probed=None):
     """Table rows (PyTorch's key order, then DetSeg-only keys) and, per model, forward vs ops sum and time by kind."""
     keys = list(numeric(rounds[0]['pytorch'])) + [k for k in numeric(rounds[0]['detseg']) if k not in rounds[0]['pytorch']]
     specs = {s: rounds[-1][s].get('specs', {}) for s in ('pytorch', 'detseg')}
@@ -53,7 +88,8 @@ def summarize(rounds):
         rows.append({'op': key, 'count': spec.get('count'), 'pytorch_ms': pm, 'detseg_ms': dm,
                      'ratio': round(dm / pm, 3) if pm and dm is not None else None,
                      'pytorch_ms_rounds': pv, 'detseg_ms_rounds': dv,
-                     'note': note(specs['pytorch'].get(key), specs['detseg'].get(key)) if spec else ''})
+                     'note': note(specs['pytorch'].get(key), specs['detseg'].get(key)) if spec else '',
+                     'kernels': {side: (probed or {}).get(side, {}).get(key) for side in ('pytorch', 'detseg')}})
     by = {r['op']: r for r in rows}
     models = {}
     for model in ('unet', 'yolo'):
@@ -93,10 +129,13 @@ def markdown(report):
         kinds = sorted(set(m['by_kind_ms']['pytorch']) | set(m['by_kind_ms']['detseg']))
         lines.append('by kind (PyTorch / DetSeg ms): ' + ', '.join(
             f"{k} {fmt(m['by_kind_ms']['pytorch'].get(k))} / {fmt(m['by_kind_ms']['detseg'].get(k))}" for k in kinds) + '  ')
-    lines += ['', '| op | calls | PyTorch ms | DetSeg ms | ratio | notes |', '|---|---|---|---|---|---|']
+    lines += ['', '| op | calls | PyTorch ms | DetSeg ms | ratio | notes | oneDNN kernel PyTorch / DetSeg |',
+              '|---|---|---|---|---|---|---|']
     for r in report['rows']:
         ratio = 'n/a' if r['ratio'] is None else f"**{r['ratio']:.2f}**" if r['ratio'] > 1.25 else f"{r['ratio']:.2f}"
-        lines.append(f"| {r['op']} | {r['count'] or ''} | {fmt(r['pytorch_ms'])} | {fmt(r['detseg_ms'])} | {ratio} | {r['note']} |")
+        k = r.get('kernels') or {}
+        kern = '' if not any(k.values()) else k['pytorch'] if k['pytorch'] == k['detseg'] else f"{k['pytorch']} / {k['detseg']}"
+        lines.append(f"| {r['op']} | {r['count'] or ''} | {fmt(r['pytorch_ms'])} | {fmt(r['detseg_ms'])} | {ratio} | {r['note']} | {kern} |")
     lines += ['', 'Bold: DetSeg more than 1.25x slower. YOLO\'s ops sum lacks its residual adds, upsampling and cats. '
               'Raw per-round JSON: the .json beside this file.']
     return '\n'.join(lines) + '\n'
@@ -126,6 +165,13 @@ def selftest():
     md = markdown(report)
     assert '| unet conv3x3 3>64 @256 | 2 | 12.0 | 20.0 | **1.67** | ConvGuard hooks |' in md, md
     assert 'sum of its ops (calls x ms) PyTorch 32.0 ms, DetSeg 44.0 ms' in md, md
+    log = '\n'.join(['onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward', 'OPS_PROBE a',
+                     'onednn_verbose,exec,cpu,reorder,jit:blk,undef,x', 'onednn_verbose,exec,cpu,convolution,jit:avx2,fwd',
+                     'onednn_verbose,exec,cpu,reorder,jit:uni,undef,x', 'OPS_PROBE b',
+                     'onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward', 'OPS_PROBE_END',
+                     'onednn_verbose,exec,cpu,convolution,jit:avx2,fwd', 'OPS_PROBE c', 'OPS_PROBE_END'])
+    assert kernels(log) == {'a': 'convolution jit:avx2 + 2 reorders', 'b': 'convolution brg_conv_fwd:avx512_core',
+                            'c': 'not oneDNN'}, kernels(log)
     print('bench/compare --ops selftest: ok')
 
 
@@ -149,18 +195,21 @@ def main():
         env['OPS_ONLY'] = args.only
     started = dt.datetime.now(dt.timezone.utc)
     load_start = C.loadavg()
+    py_cmd = [C.DEBIAN_PYTHON, str(C.REPO / 'bench' / 'reference_ops.py')]
+    ds_cmd = ['dotnet', str(args.dll), 'ops']
+    probed = {'pytorch': probe(py_cmd, env, 'PyTorch reference_ops.py'), 'detseg': probe(ds_cmd, env, 'DetSeg.Bench ops')}
     rounds = []
     for i in range(args.rounds):
         r = {}
         for side in (['pytorch', 'detseg'] if i % 2 == 0 else ['detseg', 'pytorch']):
             C.log(f'ops round {i + 1}/{args.rounds}: {side}')
             if side == 'pytorch':
-                r[side] = C.run_json([C.DEBIAN_PYTHON, str(C.REPO / 'bench' / 'reference_ops.py')], env, 'PyTorch reference_ops.py')
+                r[side] = C.run_json(py_cmd, env, 'PyTorch reference_ops.py')
             else:
-                report = C.run_json(['dotnet', str(args.dll), 'ops'], env, 'DetSeg.Bench ops')
+                report = C.run_json(ds_cmd, env, 'DetSeg.Bench ops')
                 r[side] = dict(report['ops'], machine=report['machine'])
         rounds.append(r)
-    rows, models = summarize(rounds)
+    rows, models = summarize(rounds, probed)
     meta = rounds[-1]['pytorch'].get('meta', {})
     report = {'when_utc': started.strftime('%Y-%m-%d %H:%M UTC'), 'command': args.command, 'rounds': args.rounds,
               'reps': args.reps, 'foreign_max': args.foreign_max, 'threads': C.THREADS,
@@ -170,7 +219,7 @@ def main():
               'pytorch': {'versions': versions, 'blas': blas, 'blas_loaded': meta.get('blas_library'),
                           'cpu_capability': meta.get('cpu_capability'), 'mkldnn': meta.get('mkldnn')},
               'detseg': {'dotnet': rounds[-1]['detseg']['machine'].get('dotnet'), 'device': rounds[-1]['detseg']['machine'].get('device')},
-              'models': models, 'rows': rows, 'raw_rounds': rounds}
+              'models': models, 'rows': rows, 'kernels': probed, 'raw_rounds': rounds}
     stamp = started.strftime('%Y%m%d-%H%M')
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ the metrics update (seed_ref.ClassificationMetrics.update, and DetSeg's bincount
 
 Protocol: bench.py's timeit (2 threads, 2 warm-ups, median of BENCH_REPS repetitions, a repetition during which
 other processes used more than BENCH_FOREIGN_MAX of the CPUs is redone), except that the idle wait runs once
-per section, not per op (~140 ops x 3 s). OPS_ONLY=unet,yolo,matmul,metrics runs some sections only.
+per section, not per op (~140 ops x 3 s). OPS_ONLY=unet,yolo,matmul,metrics runs some sections only;
+OPS_PROBE=1 runs each model op once, untimed, between `OPS_PROBE <key>` and `OPS_PROBE_END` (for oneDNN's verbose log).
 """
 import json
 import os
@@ -33,6 +34,7 @@ import seed_ref as S  # noqa: E402
 import bench as B  # noqa: E402  (sets 2 threads; its snapshot/idle helpers are the protocol)
 
 ONLY = [s.strip() for s in os.environ.get('OPS_ONLY', '').split(',') if s.strip()]
+PROBE = os.environ.get('OPS_PROBE') == '1'  # each model op once after a marker line, for oneDNN's verbose log
 SMALL_REPS = max(B.REPS, 20)  # the metrics ops take ~1 ms: more repetitions, as bench.py's metrics row
 
 
@@ -128,6 +130,12 @@ def op_fn(spec):
 def model_section(prefix, model, x, out, counts, specs, details):
     model.eval()
     found = record(prefix, model, x)
+    if PROBE:
+        for key, spec in found.items():
+            print(f'OPS_PROBE {key}', flush=True)
+            op_fn(spec)()
+            print('OPS_PROBE_END', flush=True)
+        return
 
     def forward():
         with torch.no_grad():
@@ -179,12 +187,12 @@ def main():
     if on('yolo'):
         wait()
         model_section('yolo', S.YOLOv3(3, 80), torch.randn(1, 3, 416, 416), out, counts, specs, details)
-    if on('matmul'):
+    if on('matmul') and not PROBE:
         wait()
         a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
         details['matmul 2048 f32'] = timeit(lambda: a @ b)
         out['matmul 2048 f32'] = details['matmul 2048 f32']['median']
-    if on('metrics'):
+    if on('metrics') and not PROBE:
         wait()
         metrics_section(out, details)
     cfg = torch.__config__.show()

@@ -31,6 +31,8 @@ public sealed class OpsBench : IBenchmark
     const int Warmup = 2;
     static readonly string[]? Only = Environment.GetEnvironmentVariable("OPS_ONLY")?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
     static bool On(string section) => Only is null || Only.Contains(section);
+    // OPS_PROBE=1: run each model op once after a marker line, untimed, for oneDNN's verbose log (bench/compare_ops.py)
+    static readonly bool Probe = Environment.GetEnvironmentVariable("OPS_PROBE") == "1";
 
     /// <summary>One op shape: what a hooked module ran, and how many times per forward.</summary>
     sealed record Spec(string Kind, long[] Input, long Out = 0, long K = 0, long Stride = 1, long Pad = 0,
@@ -63,6 +65,18 @@ public sealed class OpsBench : IBenchmark
         {
             model.eval();
             var found = Record(prefix, model, x.shape[0], forward);
+            if (Probe)
+            {
+                foreach (var (key, spec) in found)
+                {
+                    Console.Out.WriteLine($"OPS_PROBE {key}");
+                    Console.Out.Flush();
+                    using (var scope = NewDisposeScope()) OpAction(spec)();
+                    Console.Out.WriteLine("OPS_PROBE_END");
+                    Console.Out.Flush();
+                }
+                return;
+            }
             Row($"{prefix} forward (model)", CleanTimer.Time(forward, Reps, Warmup, waitIdle: false));
             double sum = 0;
             foreach (var (key, spec) in found)
@@ -92,14 +106,14 @@ public sealed class OpsBench : IBenchmark
             var x = randn(1, 3, 416, 416);
             ModelSection("yolo", yolo, x, () => { using var s = NewDisposeScope(); using var g = no_grad(); yolo.call(x); });
         }
-        if (On("matmul"))
+        if (On("matmul") && !Probe)
         {
             Section();
             var a = randn(2048, 2048);
             var b = randn(2048, 2048);
             Row("matmul 2048 f32", CleanTimer.Time(() => { using var s = NewDisposeScope(); a.matmul(b); }, Reps, Warmup, waitIdle: false));
         }
-        if (On("metrics"))
+        if (On("metrics") && !Probe)
         {
             Section();
             Metrics(Row);
