@@ -218,11 +218,16 @@ def selftest():
     assert '| metrics update 4x256x256 | 5.0 | 2.0 | 0.40 | ≤ 0.5 |' in md, md
     assert '**0.85**' in md and '| YOLOv3 forward 416 | n/a | n/a | n/a |' in md, md
     print('bench/compare selftest: ok')
+    import compare_ops
+    compare_ops.selftest()
 
 
 def main():
     if '--selftest' in sys.argv:
         return selftest()
+    if '--ops' in sys.argv:  # raw ops side by side: bench/compare_ops.py
+        import compare_ops
+        return compare_ops.main()
     ap = argparse.ArgumentParser(prog='bench/compare', description=__doc__)
     ap.add_argument('--rounds', type=int, default=3, help='alternating rounds (default 3)')
     ap.add_argument('--reps', type=int, help='repetitions per row and side (BENCH_REPS; default 5, quick 1)')

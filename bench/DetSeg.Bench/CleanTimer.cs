@@ -26,11 +26,12 @@ public static class CleanTimer
     const double ClockTicks = 100; // USER_HZ: 100 on every Linux ABI .NET runs on
 
     /// <summary>Median, min and max (ms) of <paramref name="reps"/> clean repetitions after <paramref name="warmup"/>
-    /// untimed ones; <paramref name="per"/> divides each time (items per call).</summary>
-    public static JsonObject Time(Action action, int reps, int warmup = 2, int per = 1, int maxRetries = 30)
+    /// untimed ones; <paramref name="per"/> divides each time (items per call). <paramref name="waitIdle"/> false skips
+    /// the idle wait before the warm-up (for many short rows after one <see cref="WaitIdleNow"/>).</summary>
+    public static JsonObject Time(Action action, int reps, int warmup = 2, int per = 1, int maxRetries = 30, bool waitIdle = true)
     {
         bool clean = HasProc && ForeignMax < 1;
-        if (clean) WaitIdle();
+        if (clean && waitIdle) WaitIdle();
         for (int i = 0; i < warmup; i++) action();
         var ms = new List<double>(reps);
         double maxForeign = 0;
@@ -67,6 +68,9 @@ public static class CleanTimer
             ["max_foreign_cpu_share"] = Math.Round(maxForeign, 3),
         };
     }
+
+    /// <summary>Waits until other processes leave the CPUs idle (3 s below <see cref="ForeignMax"/>; at most 15 min).</summary>
+    public static void WaitIdleNow() { if (HasProc && ForeignMax < 1) WaitIdle(); }
 
     /// <summary>(busy jiffies of the machine, jiffies of this process, seconds).</summary>
     static (long Busy, long Mine, double Seconds) Snapshot()
