@@ -373,6 +373,25 @@ App.Show(Charts.Line([new Series("log10 of the training loss per image", overfit
 // 8,000 the model memorises it after about seven epochs and stops improving on held-out images. The shared `Trainer` keeps the epoch with the best
 // **validation mAP@0.5** (the course kept the highest validation *loss*, a bug), with cosine learning-rate
 // decay. The test split is used once, at the end.
+//
+// **The loss: ours vs the course's.** The course's loss penalises a box by the squared error of its centre and of the
+// logarithm of its size; the evaluation, though, asks how well boxes *overlap* (IoU ≥ 0.5 … 0.95). We keep the course's
+// terms and coefficients but replace the box term by 2·(2 − w·h)·(1 − CIoU) (Complete IoU: overlap, centre distance and
+// aspect ratio in one number; YOLOv4 onwards) and push the objectness of a responsible prediction towards its current IoU
+// with the true box instead of 1 (YOLOv5), so that scores rank well-fitting boxes first (`BoxLoss.CompleteIou`,
+// `ObjectnessTarget.Iou`; the course's loss is `new CustomYOLOv3Loss(imageSize, anchors)`). Measured with the `cpu`
+// recipe otherwise unchanged (13 epochs, same data, seed and anchors rule; `DETSEG_RECIPE="Box=CompleteIou;Objectness=Iou"
+// dotnet run -c Release --project bench/DetSeg.Bench -- detection-train`, 2 cores, 2026-12-06):
+//
+// | loss | best val mAP@0.5 | test mAP@0.5 | test mAP@0.75 | test mAP@0.5:0.95 |
+// |---|---|---|---|---|
+// | course: squared centre and log-size errors, objectness → 1 (before) | 0.828 | 0.848 | 0.472 | 0.475 |
+// | **CIoU box term, objectness → IoU (this notebook)** | **0.842** | **0.835** | **0.707** | **0.593** |
+//
+// The boxes fit far tighter (mAP@0.75 +0.24, mAP@0.5:0.95 +0.12); at the loose 0.5 threshold the two are within a
+// point of each other (validation +0.014, test −0.013). The validation curve is still rising at the last epoch: the
+// `cpu` budget, not the loss, limits mAP@0.5 here. Scores come out lower than with the course's loss (a responsible
+// prediction aims at its IoU, ~0.8, not at 1); the ranking, which is all mAP uses, is what improved.
 
 // ── cell 32 ──
 manual_seed(0);
@@ -396,7 +415,7 @@ else
     Console.WriteLine($"No pretrained weights: training from scratch at width ×{recipe.Scale.Width}, depth ×{recipe.Scale.Depth}, {model.parameters().Sum(p => p.numel()):N0} parameters.");
 }
 model.to(device);
-var criterion = run.Own(new CustomYOLOv3Loss(MnistClutterRecipe.ImageSize, model.anchors).to(device));
+var criterion = run.Own(recipe.CreateLoss(model.anchors).to(device)); // CustomYOLOv3Loss with the recipe's box term and objectness target
 var optimizer = run.Own(Optim.Adam(model.parameters().Where(p => p.requires_grad), recipe.LearningRate)); // torch.optim.Adam, GC-safe step
 var trainer = DetectionTraining.CreateTrainer(model, optimizer, criterion, device);
 var options = DetectionTraining.DefaultOptions(optimizer, recipe.Epochs);  // best by validation map50, cosine decay

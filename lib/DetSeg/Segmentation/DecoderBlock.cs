@@ -30,7 +30,7 @@ public sealed class DecoderBlock : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>x [B x in x h x w] and skip [B x out x H x W] (H ∈ {2h, 2h+1}) to [B x out x H x W].</summary>
     public override Tensor forward(Tensor x, Tensor skip)
     {
-        var up = conv_trasp_2d.call(x); // [B x out x 2h x 2w]
+        var up = DetSeg.Runtime.TransposedConv.Forward(conv_trasp_2d, x); // [B x out x 2h x 2w], as conv_trasp_2d.call(x)
         long dh = skip.shape[2] - up.shape[2], dw = skip.shape[3] - up.shape[3];
         if (dh < 0 || dw < 0)
             throw new ArgumentException($"DecoderBlock: upsampled map [{string.Join(", ", up.shape)}] is larger than the skip [{string.Join(", ", skip.shape)}].");
