@@ -53,6 +53,10 @@ def fail(msg):
     sys.exit(1)
 
 
+class SideFailed(Exception):
+    """One side's process exited non-zero (e.g. a crash): the round is retried once, the failure recorded."""
+
+
 def active_blas():
     """Real path of the system BLAS (Debian's alternatives link) or None off Debian."""
     return os.path.realpath(SYSTEM_BLAS) if os.path.exists(SYSTEM_BLAS) else None
@@ -98,7 +102,7 @@ def run_json(cmd, env, what):
     t0 = time.perf_counter()
     r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
     if r.returncode != 0:
-        fail(f'{what} failed (exit {r.returncode}): {" ".join(cmd)}')
+        raise SideFailed(f'{what} failed (exit {r.returncode}): {" ".join(cmd)}')
     text = r.stdout.strip()
     start = text.find('{')
     if start < 0:
@@ -171,6 +175,10 @@ def markdown(report):
     roof = report.get('roofline')
     if roof:
         lines += ['', 'Roofline (DetSeg, last round): ' + '; '.join(f'{k} {v}' for k, v in roof.items())]
+    if report.get('rounds_planned', report['rounds']) > report['rounds']:
+        lines += ['', f"**Incomplete:** {report['rounds']} of {report['rounds_planned']} planned rounds."]
+    for f in report.get('failures') or []:
+        lines += ['', f"Round {f['round']}, {f['side']}, attempt {f['attempt']}: {f['error']}"]
     lines += ['', 'Bold ratios miss the goal of issue 15. Raw per-round JSON: the .json beside this file.']
     return '\n'.join(lines) + '\n'
 
@@ -217,6 +225,20 @@ def selftest():
     md = markdown(report)
     assert '| metrics update 4x256x256 | 5.0 | 2.0 | 0.40 | ≤ 0.5 |' in md, md
     assert '**0.85**' in md and '| YOLOv3 forward 416 | n/a | n/a | n/a |' in md, md
+    # an interrupted run: the complete rounds are written, with the failures, and no half-written file is left
+    import tempfile, types
+    with tempfile.TemporaryDirectory() as d:
+        done = [dict(r, detseg=dict(r['detseg'], machine={'dotnet': 'd'}), pytorch=dict(r['pytorch'], blas_library=['/x/openblas.so']))
+                for r in rounds[:2]]
+        failures = [{'round': 3, 'side': 'detseg', 'attempt': 1, 'error': 'DetSeg.Bench compare failed (exit -11)'}]
+        write_report(types.SimpleNamespace(command='bench/compare --selftest', out=d), done, failures, 3, 1, 2.0,
+                     dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), None, 'v', 'openblas', final=False)
+        written = sorted(p.name for p in Path(d).iterdir())
+        assert written == ['compare-20260101-0000.json', 'compare-20260101-0000.md'], written
+        saved = json.loads((Path(d) / 'compare-20260101-0000.json').read_text())
+        assert (saved['rounds'], saved['rounds_planned'], len(saved['failures'])) == (2, 3, 1), saved
+        md2 = (Path(d) / 'compare-20260101-0000.md').read_text()
+        assert '**Incomplete:** 2 of 3 planned rounds.' in md2 and 'exit -11' in md2, md2
     print('bench/compare selftest: ok')
     import compare_ops
     compare_ops.selftest()
@@ -259,21 +281,43 @@ def main():
 
     started = dt.datetime.now(dt.timezone.utc)
     load_start = loadavg()
-    results = []
+    results, failures = [], []
     for i in range(rounds):
         r = {}
         # alternate who goes first, so a drift in machine load over a round does not always hit the same side
         for side in (['pytorch', 'detseg'] if i % 2 == 0 else ['detseg', 'pytorch']):
-            log(f'round {i + 1}/{rounds}: {side}')
-            r[side] = pytorch_round(ref, env, tmp) if side == 'pytorch' else detseg_round(args.dll, env)
+            for attempt in (1, 2):
+                log(f'round {i + 1}/{rounds}: {side}' + (' (retry)' if attempt == 2 else ''))
+                try:
+                    r[side] = pytorch_round(ref, env, tmp) if side == 'pytorch' else detseg_round(args.dll, env)
+                    break
+                except SideFailed as e:
+                    # recorded in the report: a crash is a finding, not something to hide behind the retry
+                    failures.append({'round': i + 1, 'side': side, 'attempt': attempt, 'error': str(e)})
+                    log(str(e))
+            if side not in r:
+                break
+        if len(r) < 2:
+            log(f'round {i + 1} failed twice on one side: writing the {len(results)} complete round(s)')
+            break
         results.append(r)
+        # every complete round is on disk at once: a later crash or a kill loses no finished round
+        write_report(args, results, failures, rounds, reps, foreign, started, load_start, versions, blas, final=i + 1 == rounds)
     shutil.rmtree(tmp, ignore_errors=True)
+    if not results:
+        fail('no round completed: ' + '; '.join(f['error'] for f in failures))
+    if len(results) < rounds:
+        write_report(args, results, failures, rounds, reps, foreign, started, load_start, versions, blas, final=True)
+        sys.exit(1)
 
+
+def write_report(args, results, failures, rounds, reps, foreign, started, load_start, versions, blas, final):
     last = results[-1]['detseg']
     report = {
         'when_utc': started.strftime('%Y-%m-%d %H:%M UTC'),
         'command': args.command,
-        'rounds': rounds, 'reps': reps, 'foreign_max': foreign, 'threads': THREADS,
+        'rounds': len(results), 'rounds_planned': rounds, 'reps': reps, 'foreign_max': foreign, 'threads': THREADS,
+        'failures': failures,
         'wall_s': round((dt.datetime.now(dt.timezone.utc) - started).total_seconds()),
         'machine': {'cpu_model': cpu_model(), 'cpu_count': os.cpu_count(), 'os': platform.platform(),
                     'loadavg_start': load_start, 'loadavg_end': loadavg()},
@@ -290,12 +334,14 @@ def main():
         fail(f'PyTorch loaded {loaded}, no OpenBLAS: results not written')
     stamp = started.strftime('%Y%m%d-%H%M')
     out = Path(args.out)
-    (out / f'compare-{stamp}.json').write_text(json.dumps(report, indent=1) + '\n')
-    md = markdown(report)
-    (out / f'compare-{stamp}.md').write_text(md)
-    print(md)
-    log(f'wrote {out}/compare-{stamp}.json and .md in {report["wall_s"]} s')
-
+    # written whole to a temporary name, then renamed: a reader never sees half a report
+    for suffix, text in (('json', json.dumps(report, indent=1) + '\n'), ('md', markdown(report))):
+        part = out / f'.compare-{stamp}.{suffix}.part'
+        part.write_text(text)
+        os.replace(part, out / f'compare-{stamp}.{suffix}')
+    if final:
+        print(markdown(report))
+    log(f'wrote {out}/compare-{stamp}.json and .md ({len(results)} of {rounds} round(s), {report["wall_s"]} s)')
 
 if __name__ == '__main__':
     main()
