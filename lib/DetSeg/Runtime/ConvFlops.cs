@@ -43,13 +43,19 @@ public static class ConvFlops
             });
             removers.Add(() => hook.remove());
         }
+        bool useModule = TransposedConv.UseModule;
+        TransposedConv.UseModule = true;          // the counting hooks sit on the modules; the FLOPs are the same either way
         try
         {
             using var scope = NewDisposeScope();
             using var grad = no_grad();
             run();
         }
-        finally { foreach (var remove in removers) remove(); }
+        finally
+        {
+            TransposedConv.UseModule = useModule;
+            foreach (var remove in removers) remove();
+        }
         return (flops, calls);
     }
 

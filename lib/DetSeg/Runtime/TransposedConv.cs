@@ -18,6 +18,9 @@ namespace DetSeg.Runtime;
 /// </remarks>
 public static class TransposedConv
 {
+    // While ConvFlops counts, the module itself runs (same sums), so that its forward hooks see the call.
+    [ThreadStatic] internal static bool UseModule;
+
     /// <summary>True when <paramref name="conv"/> is a plain kernel-2, stride-2 transposed convolution (no padding, dilation or groups).</summary>
     public static bool IsKernelTwoStrideTwo(ConvTranspose2d conv) =>
         conv.kernel_size is [2, 2] && conv.stride is [2, 2] && conv.padding is [0, 0] && conv.dilation is [1, 1]
@@ -31,7 +34,7 @@ public static class TransposedConv
     {
         ArgumentNullException.ThrowIfNull(conv);
         ArgumentNullException.ThrowIfNull(x);
-        if (!IsKernelTwoStrideTwo(conv) || x.dim() != 4 || x.shape[1] != conv.in_channels) return conv.call(x);
+        if (UseModule || !IsKernelTwoStrideTwo(conv) || x.dim() != 4 || x.shape[1] != conv.in_channels) return conv.call(x);
         var w = conv.weight!;                                              // [in x out x 2 x 2]
         long cin = w.shape[0], cout = w.shape[1];
         var w1 = w.permute(1, 2, 3, 0).reshape(cout * 4, cin, 1, 1);       // [(out·2·2) x in x 1 x 1]

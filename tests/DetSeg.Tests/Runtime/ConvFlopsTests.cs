@@ -24,6 +24,26 @@ public class ConvFlopsTests
     }
 
     [Fact]
+    public void UNet_CountsEveryConvOnce_IncludingTheUpsamplingsThatRunAsPixelShuffle()
+    {
+        // The decoder's kernel-2 stride-2 transposed convs run as 1x1 conv + pixel shuffle (Runtime/TransposedConv);
+        // they still cost their FLOPs. Hand count for each: 2·in·out·2·2 per input pixel.
+        using var unet = new DetSeg.Segmentation.SemanticSegmentor(3, 2, 4);
+        unet.eval();
+        var convs = unet.modules().OfType<TorchSharp.Modules.Convolution>().ToList();
+        var x = torch.zeros(1, 3, 32, 32);
+        var (flops, calls) = ConvFlops.Count(unet, x);
+        Assert.Equal(convs.Count, calls);
+        var ups = convs.Where(c => c.transposed).ToList();
+        Assert.Equal(4, ups.Count);
+        // widths 4·16..4·2 → 4·8..4: input sides 2, 4, 8, 16 for the four upsamplings
+        double upFlops = 2.0 * 64 * 32 * 4 * 2 * 2 + 2.0 * 32 * 16 * 4 * 4 * 4 + 2.0 * 16 * 8 * 4 * 8 * 8 + 2.0 * 8 * 4 * 4 * 16 * 16;
+        Assert.True(flops > upFlops, $"{flops} vs the upsamplings' {upFlops}");
+        // The same count twice: counting leaves the fast path as it was.
+        Assert.Equal(flops, ConvFlops.Count(unet, x).Flops);
+    }
+
+    [Fact]
     public void YOLOv3_416_IsDarknetsFigure()
     {
         // darknet prints 65.879 BFLOPs for yolov3.cfg at 416x416 (75 convolutions; multiply-add = 2)
