@@ -57,7 +57,7 @@ var tokens = randn(5, 1, 16);                              // [L x B x E] = 5 to
 var (demoOut, demoWeights) = demo.forward_with_weights(tokens);
 Console.WriteLine($"tokens {string.Join(" x ", tokens.shape)} -> output {string.Join(" x ", demoOut.shape)}, weights {string.Join(" x ", demoWeights.shape)}");
 Console.WriteLine($"each row of weights sums to 1: {demoWeights.sum(-1).ToString(TorchSharp.TensorStringStyle.Numpy)}");
-App.Show(Charts.Heatmap(demoWeights[0], title: "Attention weights of a random block (row = query token, column = key token)",
+App.Show(Charts.Heatmap(demoWeights[0], title: "Attention weights of a random block",
                xTitle: "key token", yTitle: "query token", textFormat: "0.00"), 4);
 
 // ## Two ways to place LayerNorm: Post-LN and Pre-LN
