@@ -14,7 +14,11 @@ namespace DetSeg.Detection;
 public static class DetectionTraining
 {
     /// <summary>NMS settings used for evaluation (mAP wants low-score detections too, COCO-style).</summary>
-    public sealed record EvalSettings(double NmsIou = 0.5, double ScoreThreshold = 0.01, int MaxDetections = 100);
+    /// <param name="NmsIou">NMS IoU threshold.</param>
+    /// <param name="ScoreThreshold">Lowest score kept.</param>
+    /// <param name="MaxDetections">Most detections per image.</param>
+    /// <param name="MultiLabel">One candidate per box and class above the threshold (see <see cref="YOLOv3.Postprocess"/>).</param>
+    public sealed record EvalSettings(double NmsIou = 0.5, double ScoreThreshold = 0.01, int MaxDetections = 100, bool MultiLabel = false);
 
     /// <summary>
     /// The trainer's step: forward, loss; outside training also NMS and a <paramref name="metrics"/> update
@@ -37,7 +41,7 @@ public static class DetectionTraining
                 using (no_grad())
                 {
                     metrics.ImageSize ??= (images.shape[3], images.shape[2]);   // pixel areas for COCO's small/medium/large
-                    metrics.Update(YOLOv3.Postprocess(pred.scores, pred.boxes, pred.logits, eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections), boxes, labels);
+                    metrics.Update(YOLOv3.Postprocess(pred.scores, pred.boxes, pred.logits, eval.NmsIou, eval.ScoreThreshold, eval.MaxDetections, eval.MultiLabel), boxes, labels);
                 }
             return l;
         };

@@ -10,13 +10,14 @@ namespace DetSeg.Detection;
 /// on (per-image validation loss 3.8x the training loss by epoch 13) and stopped at test mAP@0.5 0.793.
 /// </summary>
 /// <remarks>
-/// The cpu recipe, measured on 2 idle cores (<c>DETSEG_PROFILE=cpu dotnet run -c Release --project bench/DetSeg.Bench --
-/// detection-train</c>): 13 epochs in 847 s (~68 s each), best validation mAP@0.5 0.828 at the last epoch, on the
-/// 1,000 test images mAP@0.5 0.848, mAP@0.75 0.472, mAP@0.5:0.95 0.475. A side-by-side search on a GPU (same recipe
-/// otherwise, validation mAP@0.5): fixed 8,000 images 0.766; pool, 10 epochs 0.754, at lr 2e-3 0.765; pool, 13 epochs 0.835.
-/// With the CIoU box term and IoU objectness target (<c>DETSEG_RECIPE="Box=CompleteIou;Objectness=Iou"</c>, the profiles'
-/// loss since 2026-12-06): best validation mAP@0.5 0.842 (mAP@0.5:0.95 0.597) at epoch 12; test mAP@0.5 0.835, mAP@0.75
-/// 0.707, mAP@0.5:0.95 0.593 — boxes fit much tighter, the 0.5 threshold moves within noise.
+/// The cpu recipe, measured on 2 cores (<c>DETSEG_PROFILE=cpu dotnet run -c Release --project bench/DetSeg.Bench --
+/// detection-train</c>, 2026-12-06, <c>bench/results/clutter-recipe-2026-12-06.json</c>; validation picks, the test
+/// split is each run's single pass): with the course's loss, 13 epochs in 847 s, test mAP@0.5 0.848, mAP@0.75 0.472,
+/// mAP@0.5:0.95 0.475; with the CIoU box term and IoU objectness target 0.835 / 0.707 / 0.593 (boxes much tighter);
+/// evaluated multi-label 0.856 / 0.727 / 0.609; training images with up to 6 digits (<see cref="TrainMaxDigits"/>)
+/// 0.910 / 0.795 / 0.663 (12 epochs: 0.897, 11: 0.882), each epoch ~10 % longer for the extra rendering. An average of
+/// the weights (EMA 0.999) validated 0.006 lower at the end and is not used. A side-by-side search on a GPU (course's
+/// loss, validation mAP@0.5): fixed 8,000 images 0.766; pool, 10 epochs 0.754, at lr 2e-3 0.765; pool, 13 epochs 0.835.
 /// </remarks>
 /// <param name="Scale">Width/depth multipliers.</param>
 /// <param name="TrainImages">Training images per epoch.</param>
@@ -28,10 +29,18 @@ namespace DetSeg.Detection;
 /// <param name="TrainPool">Distinct training images the epochs draw from (≥ <paramref name="TrainImages"/>; null: just those).</param>
 /// <param name="Box">The loss's box term (<see cref="CreateLoss"/>): the course's squared errors, or CIoU.</param>
 /// <param name="Objectness">The loss's objectness target for responsible predictions: 1 (the course's) or their IoU.</param>
+/// <param name="TrainMaxDigits">At most this many digits per training image (null: <see cref="MaxNumDigits"/>, as validation and test).
+/// More digits per image give more labelled digits per step for the same compute (as mosaic does).</param>
+/// <param name="MultiLabel">Evaluate with one candidate per box and class above the score threshold (YOLOv5/v8's mAP), not only
+/// each box's most likely class (the course's): see <see cref="YOLOv3.Postprocess"/> and <see cref="Eval"/>.</param>
 public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int ValImages, int TestImages, int BatchSize, int Epochs,
                                         double LearningRate = 1e-3, int? TrainPool = null,
-                                        BoxLoss Box = BoxLoss.Course, ObjectnessTarget Objectness = ObjectnessTarget.One)
+                                        BoxLoss Box = BoxLoss.Course, ObjectnessTarget Objectness = ObjectnessTarget.One,
+                                        int? TrainMaxDigits = null, bool MultiLabel = false)
 {
+    /// <summary>The NMS settings of this recipe's validation and test passes (<see cref="DetectionTraining.CreateTrainer"/>'s <c>eval</c>).</summary>
+    public DetectionTraining.EvalSettings Eval => new(MultiLabel: MultiLabel);
+
     /// <summary>This recipe's loss for a model with <paramref name="anchors"/> ([3 x K x 2] pixels), on the anchors' device.</summary>
     public CustomYOLOv3Loss CreateLoss(TorchSharp.torch.Tensor anchors) =>
         new(ImageSize, anchors, box: Box, objectness: Objectness);
@@ -43,9 +52,12 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
 
     /// <summary>The recipe of a profile.</summary>
     public static MnistClutterRecipe For(Profile profile) => profile.Pick(
-        smoke: new MnistClutterRecipe(new ModelScale(0.125, 0.25), 128, 32, 32, 16, 1, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou),
-        cpu: new MnistClutterRecipe(new ModelScale(0.25, 0.25), 8000, 500, 1000, 16, 13, TrainPool: 100_000, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou),
-        gpu: new MnistClutterRecipe(ModelScale.Full, 8000, 1000, 1000, 32, 30, TrainPool: 240_000, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou));
+        smoke: new MnistClutterRecipe(new ModelScale(0.125, 0.25), 128, 32, 32, 16, 1, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou,
+                                      TrainMaxDigits: 6, MultiLabel: true),
+        cpu: new MnistClutterRecipe(new ModelScale(0.25, 0.25), 8000, 500, 1000, 16, 13, TrainPool: 100_000, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou,
+                                    TrainMaxDigits: 6, MultiLabel: true),
+        gpu: new MnistClutterRecipe(ModelScale.Full, 8000, 1000, 1000, 32, 30, TrainPool: 240_000, Box: BoxLoss.CompleteIou, Objectness: ObjectnessTarget.Iou,
+                                    TrainMaxDigits: 6, MultiLabel: true));
 
     /// <summary>The recipe of the current profile.</summary>
     public static MnistClutterRecipe Current => For(Profile.Current);
@@ -56,7 +68,8 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
     /// <summary>
     /// The dataset and loaders of this recipe: MNIST clutter with Pool + ValImages + TestImages images, split at
     /// random (seed 0) into a training pool, validation and test; the training loader shuffles (seed 0) and draws
-    /// <see cref="TrainImages"/> per epoch; validation and test go in batches of 100.
+    /// <see cref="TrainImages"/> per epoch; validation and test go in batches of 100. With <see cref="TrainMaxDigits"/>
+    /// the training pool's images (same indices) are drawn with up to that many digits; validation and test are unchanged.
     /// </summary>
     /// <param name="device">Where images are rendered and batches go.</param>
     /// <param name="mnist">The digits (default: the MNIST test split under $DETSEG_DATA, downloaded if missing).</param>
@@ -65,12 +78,17 @@ public sealed record MnistClutterRecipe(ModelScale Scale, int TrainImages, int V
         if (TrainImages < 1 || ValImages < 1 || TestImages < 1 || BatchSize < 1 || Epochs < 1)
             throw new ArgumentException($"Image counts, batch size and epochs must be ≥ 1: {this}.");
         if (Pool < TrainImages) throw new ArgumentException($"TrainPool ({Pool}) must be ≥ TrainImages ({TrainImages}).");
+        if (TrainMaxDigits is < 1) throw new ArgumentException($"TrainMaxDigits must be ≥ 1, got {TrainMaxDigits}.");
         var clutter = new MNISTClutter(instance: true, imageSize: ImageSize, maxNumDigits: MaxNumDigits, mnist: mnist, device: device,
                                        numImages: Pool + ValImages + TestImages);
         var data = new MCDetection(clutter);
         var splits = RandomSplit.Split(data, new[] { Pool, ValImages, TestImages }, seed: 0);
-        return new MnistClutterData(data, splits[0], splits[1], splits[2],
-            new DataLoader(splits[0], BatchSize, shuffle: true, dropLast: true, seed: 0, device: device, numSamples: TrainImages),
+        var train = TrainMaxDigits is int k && k != MaxNumDigits
+            ? new Subset<TorchSharp.torch.Tensor[]>(new MCDetection(new MNISTClutter(instance: true, imageSize: ImageSize, maxNumDigits: k,
+                mnist: clutter.Mnist, device: device, numImages: clutter.Count)), splits[0].Indices)
+            : splits[0];
+        return new MnistClutterData(data, train, splits[1], splits[2],
+            new DataLoader(train, BatchSize, shuffle: true, dropLast: true, seed: 0, device: device, numSamples: TrainImages),
             new DataLoader(splits[1], 100, device: device),
             new DataLoader(splits[2], 100, device: device));
     }

@@ -161,10 +161,37 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
     }
 
     /// <summary>NMS on raw outputs (see <see cref="Detect"/>); public for custom decoders and tests.</summary>
-    public static Detections Postprocess(Tensor scores, Tensor boxes, Tensor logits, double iouThreshold = 0.6, double scoreThreshold = 0.0, int maxDetections = 0)
+    /// <param name="scores">Objectness logits [B x N].</param>
+    /// <param name="boxes">Boxes [B x N x 4] (cx, cy, w, h).</param>
+    /// <param name="logits">Class logits [B x N x C].</param>
+    /// <param name="iouThreshold">Same-class boxes overlapping a kept one by more than this are dropped.</param>
+    /// <param name="scoreThreshold">Candidates must score above this (objectness · class probability).</param>
+    /// <param name="maxDetections">Most detections kept per image (0: all).</param>
+    /// <param name="multiLabel">
+    /// False (the course's): one candidate per prediction, its most likely class. True: one candidate per prediction
+    /// and class scoring above <paramref name="scoreThreshold"/> (needs a threshold &gt; 0), so a box the model finds
+    /// but hesitates to name — a 3 that may be a 5 — is also reported as its second class with its lower score. This is
+    /// how YOLOv5/v8's validation computes mAP (<c>multi_label=True</c>); for display, keep the default.
+    /// </param>
+    public static Detections Postprocess(Tensor scores, Tensor boxes, Tensor logits, double iouThreshold = 0.6, double scoreThreshold = 0.0,
+                                         int maxDetections = 0, bool multiLabel = false)
     {
-        var (maxProbs, labels) = logits.softmax(-1).max(-1);                 // [B x N], [B x N]
-        var adjusted = maxProbs * scores.sigmoid();                          // [B x N]
+        if (multiLabel && !(scoreThreshold > 0))
+            throw new ArgumentOutOfRangeException(nameof(scoreThreshold), scoreThreshold, "multiLabel needs a score threshold > 0: every prediction would otherwise become one candidate per class.");
+        Tensor adjusted, labels;
+        if (multiLabel)
+        {
+            long b = logits.shape[0], n = logits.shape[1], c = logits.shape[2];
+            adjusted = (logits.softmax(-1) * scores.sigmoid().unsqueeze(-1)).reshape(b, n * c);                 // [B x N·C]
+            using Scalar classes = c.ToScalar();                                                              // held: runs per validation batch
+            labels = arange(Runtime.Scalars.ZeroL, classes, Runtime.Scalars.OneL, dtype: int64, device: logits.device).repeat(n).unsqueeze(0).expand(b, n * c);  // [B x N·C]
+            boxes = boxes.unsqueeze(2).expand(b, n, c, 4).reshape(b, n * c, 4);                               // [B x N·C x 4]
+        }
+        else
+        {
+            (var maxProbs, labels) = logits.softmax(-1).max(-1);            // [B x N], [B x N]
+            adjusted = maxProbs * scores.sigmoid();                          // [B x N]
+        }
         var xyxy = BoxOps.CxCyWhToXyxy(boxes);
         using Scalar threshold = scoreThreshold;                             // held: runs per validation batch (Runtime/Scalars)
         var valid = adjusted.gt(threshold);

@@ -16,7 +16,9 @@ namespace DetSeg.Training;
 /// and their SHA-256 (32 bytes), checked on load so a flipped byte is never restored: a UTF-8 JSON header
 /// (<see cref="Epoch"/>, <see cref="Metrics"/>, <see cref="Extra"/>, number of extra generators), TorchSharp's
 /// <c>Module.save</c> bytes, TorchSharp's <c>Optimizer.save_state_dict</c> bytes, the CPU generator state, then one
-/// block per extra generator (e.g. a dataset's augmentation generator). Files of the first version
+/// block per extra generator (e.g. a dataset's augmentation generator), then — for a run with an average of its weights
+/// (<see cref="TrainOptions.Ema"/>) — the live training weights: the model block then holds the averaged weights, which
+/// <see cref="Restore"/> loads and every reader of the file sees, and only a resume needs the other. Files of the first version
 /// (<c>DETSEG-CKPT1</c>: the same blocks without checksums) still load.
 /// <see cref="Restore"/> checks every name, shape and dtype (and the optimizer's type and sizes) before it changes
 /// anything, so a checkpoint of another model never half-overwrites the live one.
@@ -41,13 +43,17 @@ public sealed class Checkpoint : IDisposable
 
     // Null once disposed: a U-Net's snapshot is hundreds of MB that a notebook kernel would otherwise keep for as long
     // as any old cell's `result` variable is reachable, i.e. for the kernel's life.
-    byte[]? modelBytes, optimizerBytes, rngBytes;
+    byte[]? modelBytes, optimizerBytes, rngBytes, trainingBytes;
     byte[][]? generatorBytes;
 
     internal byte[] ModelBytes => modelBytes ?? throw Released();
     internal byte[] OptimizerBytes => optimizerBytes ?? throw Released();
     internal byte[] RngBytes => rngBytes ?? throw Released();
     internal byte[][] GeneratorBytes => generatorBytes ?? throw Released();
+
+    /// <summary>Whether the checkpoint also holds the live training weights of a run with <see cref="TrainOptions.Ema"/>
+    /// (its model weights are then the average).</summary>
+    public bool HasTrainingWeights { get; private init; }
 
     /// <summary>Whether <see cref="Dispose"/> has released the snapshot's bytes (<see cref="Epoch"/>, <see cref="Metrics"/>
     /// and <see cref="Extra"/> stay readable).</summary>
@@ -61,17 +67,34 @@ public sealed class Checkpoint : IDisposable
     /// that a reference kept elsewhere — a rerun notebook cell's old <c>result</c> — no longer holds them.
     /// <see cref="Restore"/> and <see cref="Save"/> then throw; the epoch and its figures stay readable.
     /// </summary>
-    public void Dispose() => (modelBytes, optimizerBytes, rngBytes, generatorBytes) = (null, null, null, null);
+    public void Dispose() => (modelBytes, optimizerBytes, rngBytes, generatorBytes, trainingBytes) = (null, null, null, null, null);
 
     ObjectDisposedException Released() =>
         new(nameof(Checkpoint), $"{Describe()} was released (its run was disposed, e.g. by a new TrainingRun of the same name): load best.ckpt from disk or train again.");
 
     /// <summary>Copies the current state of <paramref name="model"/>, <paramref name="optimizer"/>, the CPU generator and <paramref name="generators"/>.</summary>
+    /// <param name="model">The model (holding its live training weights).</param>
+    /// <param name="optimizer">The optimizer, or null.</param>
+    /// <param name="epoch">The epoch just finished.</param>
+    /// <param name="metrics">Its figures.</param>
+    /// <param name="extra">Trainer bookkeeping.</param>
+    /// <param name="generators">Extra generators to save.</param>
+    /// <param name="ema">An average of <paramref name="model"/>'s weights: saved as the model's weights, the live ones beside them.</param>
     public static Checkpoint Capture(nn.Module model, optim.Optimizer? optimizer, int epoch,
-        IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double>? extra = null, IReadOnlyList<Generator>? generators = null)
+        IReadOnlyDictionary<string, double> metrics, IReadOnlyDictionary<string, double>? extra = null, IReadOnlyList<Generator>? generators = null,
+        ModelEma? ema = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        byte[] m = Bytes(w => model.save(w));
+        byte[]? training = null;
+        byte[] m;
+        if (ema is null) m = Bytes(w => model.save(w));
+        else
+        {
+            training = Bytes(w => model.save(w));
+            ema.Swap();
+            try { m = Bytes(w => model.save(w)); }
+            finally { ema.Swap(); }
+        }
         byte[] o = optimizer switch
         {
             null => [],
@@ -81,7 +104,24 @@ public sealed class Checkpoint : IDisposable
         using var state = torch.random.get_rng_state();
         byte[] rng = state.data<byte>().ToArray();
         var gens = (generators ?? []).Select(g => { using var s = g.get_state(); return s.data<byte>().ToArray(); }).ToArray();
-        return new Checkpoint(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(extra ?? new Dictionary<string, double>()), m, o, rng, gens);
+        return new Checkpoint(epoch, new Dictionary<string, double>(metrics), new Dictionary<string, double>(extra ?? new Dictionary<string, double>()), m, o, rng, gens)
+        { trainingBytes = training, HasTrainingWeights = training is not null };
+    }
+
+    /// <summary>
+    /// Loads the live training weights saved beside the averaged ones (<see cref="HasTrainingWeights"/>) into
+    /// <paramref name="model"/>: what <see cref="Trainer.Resume"/> continues from. Checked first like <see cref="Restore"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The checkpoint holds no training weights (its run kept no average).</exception>
+    public void RestoreTrainingWeights(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (IsDisposed) throw Released();
+        if (trainingBytes is null)
+            throw new InvalidOperationException($"{Describe()} holds no separate training weights: its run kept no average of its weights (TrainOptions.Ema).");
+        StateDictCheck.ThrowOnMismatch(trainingBytes, model, Describe() + " (training weights)");
+        using var r = new BinaryReader(new MemoryStream(trainingBytes));
+        model.load(r);
     }
 
     /// <summary>Loads the weights into <paramref name="model"/> and, when given and saved, the optimizer state.</summary>
@@ -149,8 +189,8 @@ public sealed class Checkpoint : IDisposable
         {
             using var w = new BinaryWriter(fs, Encoding.UTF8, leaveOpen: true);
             w.Write(Encoding.ASCII.GetBytes(Magic));
-            var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length));
-            foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes))
+            var header = JsonSerializer.SerializeToUtf8Bytes(new Header(Epoch, Finite(Metrics), Finite(Extra), GeneratorBytes.Length, trainingBytes is not null));
+            foreach (var block in new[] { header, ModelBytes, OptimizerBytes, RngBytes }.Concat(GeneratorBytes).Concat(trainingBytes is null ? Array.Empty<byte[]>() : new[] { trainingBytes }))
             {
                 w.Write((long)block.Length);
                 w.Write(block);
@@ -173,9 +213,10 @@ public sealed class Checkpoint : IDisposable
             if (magic != Magic && magic != MagicV1)
                 throw new InvalidDataException($"'{path}' is not a DetSeg checkpoint (magic '{magic}', expected '{Magic}').");
             bool checksums = magic == Magic;
+            int generatorCount = 0;   // known once the header is read: names the blocks after the generators
             byte[] Block(int i)
             {
-                string name = i < BlockNames.Length ? BlockNames[i] : $"generator {i - BlockNames.Length}";
+                string name = i < BlockNames.Length ? BlockNames[i] : i < BlockNames.Length + generatorCount ? $"generator {i - BlockNames.Length}" : "training weights";
                 long n = r.ReadInt64();
                 if (n < 0 || n > r.BaseStream.Length - r.BaseStream.Position)
                     throw new InvalidDataException($"'{path}' is truncated or corrupt (block {i}, {name}, claims {n} bytes; {r.BaseStream.Length - r.BaseStream.Position} remain).");
@@ -203,9 +244,12 @@ public sealed class Checkpoint : IDisposable
             }
             if (h.Generators < 0)
                 throw new InvalidDataException($"'{path}': the checkpoint header claims {h.Generators} generators.");
+            generatorCount = h.Generators;
             byte[] model = Block(1), optimizer = Block(2), rng = Block(3);
             var gens = Enumerable.Range(0, h.Generators).Select(i => Block(4 + i)).ToArray();
-            return new Checkpoint(h.Epoch, metrics, extra, model, optimizer, rng, gens) { Source = Path.GetFullPath(path) };
+            byte[]? training = h.TrainingWeights ? Block(4 + h.Generators) : null;
+            return new Checkpoint(h.Epoch, metrics, extra, model, optimizer, rng, gens)
+            { Source = Path.GetFullPath(path), trainingBytes = training, HasTrainingWeights = training is not null };
         }
         catch (EndOfStreamException e)
         {
@@ -229,5 +273,5 @@ public sealed class Checkpoint : IDisposable
         (d ?? []).ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind == JsonValueKind.String
             ? double.Parse(kv.Value.GetString()!, System.Globalization.CultureInfo.InvariantCulture) : kv.Value.GetDouble());
 
-    sealed record Header(int Epoch, Dictionary<string, JsonElement> Metrics, Dictionary<string, JsonElement> Extra, int Generators = 0);
+    sealed record Header(int Epoch, Dictionary<string, JsonElement> Metrics, Dictionary<string, JsonElement> Extra, int Generators = 0, bool TrainingWeights = false);
 }

@@ -50,6 +50,13 @@ public sealed record TrainOptions
     /// </summary>
     public IReadOnlyList<Generator>? Generators { get; init; }
 
+    /// <summary>
+    /// When set, an exponential moving average of the weights (<see cref="ModelEma"/>) follows every optimizer step, and
+    /// validation, model selection and checkpoints use the averaged weights: <c>result.Best.Restore(model)</c> loads
+    /// them. The live weights keep training (a resume continues both). Null: no average (the course's).
+    /// </summary>
+    public EmaOptions? Ema { get; init; }
+
     /// <summary>Called after every epoch (after checkpoints are written), e.g. to redraw live curves.</summary>
     public Action<EpochLog>? OnEpoch { get; init; }
 

@@ -66,6 +66,9 @@ public class Trainer
     /// <summary>When set, gradients are clipped to this total norm before each optimizer step.</summary>
     public double? MaxGradNorm { get; init; }
 
+    // The average that Train/Resume keep when TrainOptions.Ema is set; OneEpoch folds every optimizer step into it.
+    ModelEma? ema;
+
     /// <summary>Creates a trainer. <paramref name="device"/> defaults to <see cref="Runtime.Device.Default"/>.</summary>
     public Trainer(nn.Module model, optim.Optimizer? optimizer, TrainingStep step, IMetricSet? metrics = null, torch.Device? device = null)
     {
@@ -125,6 +128,7 @@ public class Trainer
                     loss.backward();
                     if (MaxGradNorm is double max) nn.utils.clip_grad_norm_(Model.parameters(), max);
                     Optim.Step(Optimizer);   // GC-safe also for torch.optim's Adam/AdamW/SGD (TORCHSHARP-NOTES.md)
+                    ema?.Update();
                 }
                 lossSum += value * n;
                 images += n;
@@ -162,7 +166,8 @@ public class Trainer
         if (runLock is not null)
             foreach (var f in new[] { "best.ckpt", "last.ckpt", "metrics.json" })
                 File.Delete(Path.Combine(runLock.Directory, f));
-        return Loop(trainLoader, valLoader, options, [], null, double.NaN, 0);
+        using var average = options.Ema is { } e ? new ModelEma(Model, e.Decay, e.Tau) : null;
+        return Loop(trainLoader, valLoader, options, [], null, double.NaN, 0, average);
     }
 
     /// <summary>
@@ -183,9 +188,20 @@ public class Trainer
         Validate(valLoader, options);
         using var runLock = RunLock.Acquire(dir);
         var last = Checkpoint.Load(Path.Combine(dir, "last.ckpt"));
+        if (last.HasTrainingWeights != options.Ema is not null)
+            throw new ArgumentException(last.HasTrainingWeights
+                ? $"'{last.Source}' comes from a run that averaged its weights: resume it with the same TrainOptions.Ema."
+                : $"'{last.Source}' comes from a run without an average of its weights: resume it without TrainOptions.Ema (or train anew with it).", nameof(options));
         // Replay the schedule on the fresh optimizer first; the saved optimizer state then overwrites the rest.
         for (int i = 0; i <= last.Epoch; i++) options.Scheduler?.step();
         last.Restore(Model, Optimizer, restoreRng: true, generators: options.Generators);
+        // The model block holds the average: it seeds the resumed average, then the live weights replace it in the model.
+        using var average = options.Ema is { } e ? new ModelEma(Model, e.Decay, e.Tau) : null;
+        if (average is not null)
+        {
+            average.SetUpdates((long)last.Extra["ema_updates"]);
+            last.RestoreTrainingWeights(Model);
+        }
         // Loaders that shuffle with their own generator (DataLoader) advance it once per enumeration: start and
         // drop one enumeration per finished epoch so the resumed epochs see the same orders. Lazy loaders do no work here.
         for (int i = 0; i <= last.Epoch; i++)
@@ -214,10 +230,18 @@ public class Trainer
             Log(options).WriteLine(doneMessage);
             return new TrainResult { History = history, Best = best, StopReason = reason, StopMessage = doneMessage, Options = options };
         }
-        return Loop(trainLoader, valLoader, options, history, best, last.Extra["best_value"], since);
+        return Loop(trainLoader, valLoader, options, history, best, last.Extra["best_value"], since, average);
     }
 
     TrainResult Loop(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,
+        List<EpochLog> history, Checkpoint? best, double bestValue, int sinceBest, ModelEma? average)
+    {
+        ema = average;
+        try { return LoopEpochs(trainLoader, valLoader, o, history, best, bestValue, sinceBest); }
+        finally { ema = null; }
+    }
+
+    TrainResult LoopEpochs(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,
         List<EpochLog> history, Checkpoint? best, double bestValue, int sinceBest)
     {
         // Without an explicit log the run shows itself through a training display (a live notebook output, or one
@@ -234,7 +258,19 @@ public class Trainer
             log.WriteLine($"Epoch: {epoch}".PadRight(11) + new string('#', 42));
             double lr = Optimizer?.ParamGroups.FirstOrDefault()?.LearningRate ?? double.NaN;
             var train = OneEpoch(Phase.Training, trainLoader, epoch, progress);
-            var val = valLoader is null || train.NonFiniteLoss ? null : OneEpoch(Phase.Validation, valLoader, epoch, progress);
+            EpochResult? val = null;
+            bool averageFinite = true;
+            if (valLoader is not null && !train.NonFiniteLoss)
+            {
+                // With an average, validation (and so model selection) sees the averaged weights; the live ones come back after.
+                ema?.Swap();
+                try
+                {
+                    val = OneEpoch(Phase.Validation, valLoader, epoch, progress);
+                    if (ema is not null) averageFinite = StateIsFinite(Model);
+                }
+                finally { ema?.Swap(); }
+            }
             log.WriteLine($"TRAINING:   {train}");
             if (val is not null) log.WriteLine($"VALIDATION: {val}");
 
@@ -243,7 +279,8 @@ public class Trainer
             // IoU), and its state is never saved: NaN weights or BatchNorm buffers would poison best.ckpt and last.ckpt.
             string? divergence = train.NonFiniteLoss ? null
                 : val is not null && !double.IsFinite(val.Loss) ? $"validation loss {Describe(val.Loss)}"
-                : !StateIsFinite(Model) ? "non-finite weights or buffers" : null;
+                : !StateIsFinite(Model) ? "non-finite weights or buffers"
+                : !averageFinite ? "non-finite averaged weights or buffers" : null;
             bool healthy = !train.NonFiniteLoss && divergence is null;
             // Ties count as improvement, as the course's `>=`: later equal weights have seen more data.
             bool improved = healthy && double.IsFinite(current) && (double.IsNaN(bestValue) || (o.HigherIsBetter ? current >= bestValue : current <= bestValue));
@@ -252,11 +289,12 @@ public class Trainer
             var entry = new EpochLog(epoch, train, val, lr, improved);
             history.Add(entry);
             var extra = new Dictionary<string, double> { ["best_value"] = bestValue, ["since_best"] = sinceBest, ["lr"] = lr };
+            if (ema is not null) extra["ema_updates"] = ema.Updates;
             o.Scheduler?.step();
             // One snapshot per epoch, taken after the schedule stepped (the optimizer then holds the next epoch's learning
             // rate, which a resume needs), serves as best and as last; the trainer holds the best one only.
             var snapshot = healthy && (improved || o.RunDirectory is not null)
-                ? Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators) : null;
+                ? Checkpoint.Capture(Model, Optimizer, epoch, Flatten(entry), extra, o.Generators, ema) : null;
             if (improved)
             {
                 best = snapshot;

@@ -152,4 +152,31 @@ public class NmsTests
         double p = Math.Exp(5) / (Math.Exp(5) + 1);
         Assert.Equal(p / (1 + Math.Exp(-2)), det.Scores[0, 0].item<float>(), 5);
     }
+    [Fact]
+    public void Postprocess_MultiLabel_ReportsEveryClassAboveTheThreshold_AndSingleLabelOnlyTheMostLikely()
+    {
+        // one image, two predictions: box A is 60 % "0" / 40 % "1" (objectness 0.5), box B is sure of "2" (objectness 0.9)
+        float lg(double p) => (float)Math.Log(Math.Max(p, 1e-30));
+        var scores = tensor(new float[,] { { 0f, (float)Math.Log(0.9 / 0.1) } });
+        var boxes = tensor(new float[,,] { { { 0.3f, 0.3f, 0.2f, 0.2f }, { 0.7f, 0.7f, 0.2f, 0.2f } } });
+        var logits = tensor(new float[,,] { { { lg(0.6), lg(0.4), lg(0) }, { lg(0), lg(0), lg(1) } } });
+
+        using var single = YOLOv3.Postprocess(scores, boxes, logits, 0.5, scoreThreshold: 0.1);
+        Assert.Equal(new long[] { 2, 0 }, single.Labels[0].data<long>().ToArray());
+        Assert.Equal(new[] { 0.9, 0.3 }, single.Scores[0].data<float>().ToArray().Select(v => Math.Round(v, 5)).ToArray());
+
+        // multi-label: A also as "1" (0.4 × 0.5 = 0.2), on the very same box: NMS is per class, so it stays
+        using var multi = YOLOv3.Postprocess(scores, boxes, logits, 0.5, scoreThreshold: 0.1, multiLabel: true);
+        Assert.Equal(new long[] { 2, 0, 1 }, multi.Labels[0].data<long>().ToArray());
+        Assert.Equal(new[] { 0.9, 0.3, 0.2 }, multi.Scores[0].data<float>().ToArray().Select(v => Math.Round(v, 5)).ToArray());
+        Assert.Equal(multi.Boxes[0, 1].data<float>().ToArray(), multi.Boxes[0, 2].data<float>().ToArray());
+        Assert.Equal(new[] { 0.3f, 0.3f, 0.2f, 0.2f }, multi.Boxes[0, 1].data<float>().ToArray());
+
+        // a threshold above 0.2 drops the second label again
+        using var strict = YOLOv3.Postprocess(scores, boxes, logits, 0.5, scoreThreshold: 0.25, multiLabel: true);
+        Assert.Equal(new long[] { 2, 0 }, strict.Labels[0].data<long>().ToArray());
+        // without a threshold every prediction would become C candidates: refused by name
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => YOLOv3.Postprocess(scores, boxes, logits, 0.5, multiLabel: true));
+        Assert.Equal("scoreThreshold", e.ParamName);
+    }
 }

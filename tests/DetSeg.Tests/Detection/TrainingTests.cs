@@ -76,4 +76,33 @@ public class TrainingTests
         Assert.Throws<ArgumentException>(() => (recipe with { TrainPool = 4 }).CreateData(dev, mnist));
         Assert.Equal(8, (recipe with { TrainPool = null }).Pool);
     }
+
+    [Fact]
+    public void RecipeData_TrainMaxDigits_MakesTrainingImagesDenser_AndLeavesValidationAndTestAsTheyWere()
+    {
+        var dev = new torch.Device(DeviceType.CPU);
+        using var mnist = new MNIST(DetSeg.Tests.Data.Fixtures.MnistFolder(20), download: false);
+        var plain = new MnistClutterRecipe(new ModelScale(0.125, 0.25), TrainImages: 8, ValImages: 4, TestImages: 4, BatchSize: 4, Epochs: 1, TrainPool: 40);
+        using var a = plain.CreateData(dev, mnist);
+        using var b = (plain with { TrainMaxDigits = 6 }).CreateData(dev, mnist);
+        Assert.Equal(a.TrainSet.Indices, b.TrainSet.Indices);   // the same split
+        static int Digits(Tensor[] item) => (int)item[2].ge(0).sum().item<long>();
+        static int[] Counts(Subset<Tensor[]> set) => Enumerable.Range(0, set.Count).Select(i => { var item = set[i]; int n = Digits(item); foreach (var t in item) t.Dispose(); return n; }).ToArray();
+        var plainCounts = Counts(a.TrainSet);
+        var denseCounts = Counts(b.TrainSet);
+        Assert.All(plainCounts, n => Assert.InRange(n, 1, MnistClutterRecipe.MaxNumDigits));
+        Assert.All(denseCounts, n => Assert.InRange(n, 1, 6));
+        // the digit count is uniform on 1..k: over 40 images the denser pool holds clearly more (expected 3.5 vs 2 per image)
+        Assert.True(denseCounts.Average() > plainCounts.Average() + 0.5, $"{denseCounts.Average():F2} vs {plainCounts.Average():F2} digits per image");
+        Assert.Contains(denseCounts, n => n > MnistClutterRecipe.MaxNumDigits);
+        foreach (var (x, y) in new[] { (a.ValSet, b.ValSet), (a.TestSet, b.TestSet) })
+        {
+            Assert.Equal(x.Indices, y.Indices);
+            for (int i = 0; i < x.Count; i++)
+                Assert.True(x[i][0].eq(y[i][0]).all().item<bool>(), $"image {i} of a held-out split changed");
+        }
+        Assert.Throws<ArgumentException>(() => (plain with { TrainMaxDigits = 0 }).CreateData(dev, mnist));
+        Assert.True((plain with { MultiLabel = true }).Eval.MultiLabel);
+        Assert.False(plain.Eval.MultiLabel);
+    }
 }

@@ -117,6 +117,40 @@ public class CheckpointTests : IDisposable
         Assert.Contains("checksum", e.Message);
     }
 
+    [Fact]
+    public void Capture_WithAnAverage_SavesItAsTheModel_AndTheLiveWeightsBeside_ChecksummedLikeTheRest()
+    {
+        var model = nn.Linear(20, 20);
+        var initial = model.weight!.data<float>().ToArray();
+        using var ema = new ModelEma(model, decay: 0.5, tau: 1e-9);
+        using (no_grad()) model.weight!.fill_(4.0f);
+        ema.Update();
+        var expected = initial.Select(w => 0.5 * w + 0.5 * 4.0).ToArray();   // the average, by hand
+        var ck = Checkpoint.Capture(model, null, 2, new Dictionary<string, double>(), ema: ema);
+        Assert.Equal(4.0f, model.weight!.data<float>().Distinct().Single());   // capturing leaves the live weights in place
+        string path = Path.Combine(dir, "ema.ckpt");
+        ck.Save(path);
+        var back = Checkpoint.Load(path);
+        Assert.True(back.HasTrainingWeights);
+        using var target = nn.Linear(20, 20);
+        back.Restore(target);
+        var restored = target.weight!.data<float>().ToArray();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], restored[i], 1e-6);   // float32 arithmetic
+        back.RestoreTrainingWeights(target);
+        Assert.Equal(4.0f, target.weight!.data<float>().Distinct().Single());
+        var plain = Checkpoint.Capture(model, null, 2, new Dictionary<string, double>());
+        Assert.False(plain.HasTrainingWeights);
+        Assert.Throws<InvalidOperationException>(() => plain.RestoreTrainingWeights(target));
+
+        // the last block is the training weights: a flipped byte there fails its checksum by name
+        var bytes = File.ReadAllBytes(path);
+        for (int i = bytes.Length - 32 - 100; i < bytes.Length - 32 - 96; i++) bytes[i] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
+        Assert.Contains("training weights", e.Message);
+        Assert.Contains("checksum", e.Message);
+    }
+
     /// <summary>A file in the first format (no checksums), written byte by byte as that version's Save wrote it.</summary>
     static void WriteVersion1(string path, byte[] header, Checkpoint ck)
     {

@@ -200,6 +200,77 @@ public class TrainerTests : IDisposable
         Assert.Contains("\"history\"", File.ReadAllText(Path.Combine(root, "part", "metrics.json")));
     }
 
+    /// <summary>y = w·x with one weight, batches of one (x, y) pair, loss (w·x − y)²: plain SGD by hand.</summary>
+    static (TorchSharp.Modules.Linear model, List<Tensor[]> data) Line(double w0)
+    {
+        var m = nn.Linear(1, 1, hasBias: false, dtype: ScalarType.Float64);
+        using (no_grad()) m.weight!.fill_(w0);
+        var data = new List<Tensor[]> { new[] { tensor(new[] { 1.0 }).view(1, 1), tensor(new[] { 2.0 }).view(1, 1) },
+                                        new[] { tensor(new[] { 2.0 }).view(1, 1), tensor(new[] { 4.0 }).view(1, 1) } };
+        return (m, data);
+    }
+
+    static TrainingStep SquaredError(nn.Module<Tensor, Tensor> m) => (batch, phase) => (m.call(batch[0]) - batch[1]).pow(2).sum();
+
+    [Fact]
+    public void Train_WithEma_ValidatesSelectsAndRestoresTheAveragedWeights_ByHand()
+    {
+        var (m, data) = Line(0.0);
+        var opt = optim.SGD(m.parameters(), 0.05);
+        var o = Quiet(new TrainOptions { Epochs = 3, Patience = null, Ema = new EmaOptions(Decay: 0.8, Tau: 1.5) });
+        var result = new Trainer(m, opt, SquaredError(m), null, CPU).Train(data, data, o);
+
+        // the same run by hand: w ← w − lr·2x(wx − y) per batch; e ← d·e + (1 − d)·w with d = 0.8(1 − exp(−k/1.5))
+        double w = 0, e = 0; int k = 0;
+        var valLoss = new List<double>(); var averages = new List<double>();
+        for (int epoch = 0; epoch < 3; epoch++)
+        {
+            foreach (var (x, y) in new[] { (1.0, 2.0), (2.0, 4.0) })
+            {
+                w -= 0.05 * 2 * x * (w * x - y);
+                double d = 0.8 * (1 - Math.Exp(-(++k) / 1.5));
+                e = d * e + (1 - d) * w;
+            }
+            averages.Add(e);
+            valLoss.Add(((e * 1 - 2) * (e * 1 - 2) + (e * 2 - 4) * (e * 2 - 4)) / 2);   // validation sees the average
+        }
+        Assert.Equal(3, result.History.Count);
+        for (int i = 0; i < 3; i++) Assert.Equal(valLoss[i], result.History[i].Validation!.Loss, 10);
+        Assert.Equal(w, m.weight!.item<double>(), 12);                 // the live weights keep training
+        Assert.Equal(2, result.BestEpoch);                              // the average still approaches 2
+        result.Best!.Restore(m);
+        Assert.Equal(averages[2], m.weight!.item<double>(), 12);
+        Assert.True(result.Best.HasTrainingWeights);
+    }
+
+    [Fact]
+    public void Resume_WithEma_ContinuesTheAverage_AndRefusesMismatchedOptions()
+    {
+        var o = Quiet(new TrainOptions { Epochs = 4, Patience = null, CheckpointRoot = root, Ema = new EmaOptions(Decay: 0.9, Tau: 2) });
+        var (full, data) = Line(0.3);
+        var fullResult = new Trainer(full, optim.SGD(full.parameters(), 0.02), SquaredError(full), null, CPU).Train(data, data, o with { RunName = "full" });
+
+        var (part, _) = Line(0.3);
+        new Trainer(part, optim.SGD(part.parameters(), 0.02), SquaredError(part), null, CPU).Train(data, data, o with { RunName = "part", Epochs = 2 });
+        var (resumed, _) = Line(-5.0);
+        var resumedResult = new Trainer(resumed, optim.SGD(resumed.parameters(), 0.02), SquaredError(resumed), null, CPU).Resume(data, data, o with { RunName = "part" });
+
+        Assert.Equal(fullResult.History.Select(h => h.Validation!.Loss), resumedResult.History.Select(h => h.Validation!.Loss));
+        Assert.Equal(full.weight!.item<double>(), resumed.weight!.item<double>());
+        var onDisk = Checkpoint.Load(Path.Combine(root, "part", "last.ckpt"));
+        Assert.True(onDisk.HasTrainingWeights);
+        onDisk.Restore(resumed);
+        var (check, _) = Line(0);
+        Checkpoint.Load(Path.Combine(root, "full", "last.ckpt")).Restore(check);
+        Assert.Equal(check.weight!.item<double>(), resumed.weight!.item<double>());   // the same average after the resume
+        Assert.NotEqual(full.weight!.item<double>(), resumed.weight!.item<double>());  // …which is not the live weight
+
+        var (other, _) = Line(0);
+        var plain = o with { RunName = "part", Ema = null, Epochs = 5 };
+        var ex = Assert.Throws<ArgumentException>(() => new Trainer(other, optim.SGD(other.parameters(), 0.02), SquaredError(other), null, CPU).Resume(data, data, plain));
+        Assert.Contains("TrainOptions.Ema", ex.Message);
+    }
+
     sealed class ListDataset(List<Tensor[]> items) : DetSeg.Data.IDataset<Tensor[]>
     {
         public int Count => items.Count;

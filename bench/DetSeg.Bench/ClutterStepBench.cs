@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using DetSeg.Data;
+using DetSeg.Detection;
+using DetSeg.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DetSeg.Bench;
+
+/// <summary>
+/// <c>clutter-step</c>: where a step of the MNIST-clutter training recipe (the current profile's) spends its time —
+/// rendering a batch (on one thread, as the DataLoader's worker does) with up to 3 and up to 6 digits, and the
+/// step's forward, loss, backward and optimizer phases on the trainer's threads. Medians of <c>BENCH_REPS</c> (default 15).
+/// Needs MNIST under <c>DETSEG_DATA</c>.
+/// </summary>
+public sealed class ClutterStepBench : IBenchmark
+{
+    /// <inheritdoc/>
+    public string Name => "clutter-step";
+
+    /// <inheritdoc/>
+    public void Run(JsonObject result)
+    {
+        int reps = int.TryParse(Environment.GetEnvironmentVariable("BENCH_REPS"), out var r) && r > 0 ? r : 15;
+        var dev = Runtime.Device.Default;
+        var recipe = MnistClutterRecipe.Current;
+        result["recipe"] = recipe.ToString();
+        var mnist = new MNIST();
+        var batches = new Dictionary<int, Tensor[]>();
+        foreach (int k in new[] { 3, 6 })
+        {
+            var det = new MCDetection(new MNISTClutter(instance: true, imageSize: MnistClutterRecipe.ImageSize, maxNumDigits: k, mnist: mnist, device: CPU, numImages: 100_000));
+            int next = 0;
+            int threads = get_num_threads();
+            set_num_threads(1);
+            try
+            {
+                result[$"render_batch_ms_max{k}"] = Bench.Time(() =>
+                {
+                    using var s = NewDisposeScope();
+                    det.GetBatch(Enumerable.Range(next, recipe.BatchSize).ToArray());
+                    next += recipe.BatchSize;
+                }, reps, 2);
+            }
+            finally { set_num_threads(threads); }
+            batches[k] = det.GetBatch(Enumerable.Range(50_000, recipe.BatchSize).ToArray()).Select(t => t.to(dev)).ToArray();
+        }
+
+        manual_seed(0);
+        var (std, mean) = Anchors.CourseBoxStats();
+        var anchors = Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32);
+        var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
+        var loss = recipe.CreateLoss(model.anchors).to(dev);
+        var opt = Optim.Adam(model.parameters(), recipe.LearningRate);
+        model.train();
+        foreach (int k in new[] { 3, 6 })
+        {
+            var b = batches[k];
+            var phases = new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [], ["step"] = [] };
+            for (int i = 0; i < reps + 3; i++)
+            {
+                using var s = NewDisposeScope();
+                var clock = Stopwatch.StartNew();
+                var pred = model.call(b[0]);
+                _ = pred.scores.sum().item<float>();                   // syncs (a no-op on the CPU) so phases do not blur on a GPU
+                double tForward = clock.Elapsed.TotalMilliseconds;
+                var l = loss.call(pred, (b[1], b[2]));
+                _ = l.item<float>();
+                double tLoss = clock.Elapsed.TotalMilliseconds;
+                opt.zero_grad();
+                l.backward();
+                double tBackward = clock.Elapsed.TotalMilliseconds;
+                Optim.Step(opt);
+                double tEnd = clock.Elapsed.TotalMilliseconds;
+                if (i < 3) continue;
+                phases["forward"].Add(tForward); phases["loss"].Add(tLoss - tForward); phases["backward"].Add(tBackward - tLoss);
+                phases["optimizer"].Add(tEnd - tBackward); phases["step"].Add(tEnd);
+            }
+            var row = new JsonObject();
+            foreach (var (name, v) in phases) row[name + "_ms"] = Math.Round(v.Order().ElementAt(v.Count / 2), 2);
+            result[$"train_step_b{recipe.BatchSize}_max{k}"] = row;
+            Console.Error.WriteLine($"[clutter-step] max {k}: {row.ToJsonString()}");
+        }
+    }
+}
