@@ -11,7 +11,8 @@ namespace DetSeg.Bench;
 /// <summary>
 /// <c>clutter-step</c>: where a step of the MNIST-clutter training recipe (the current profile's) spends its time —
 /// rendering a batch (on one thread, as the DataLoader's worker does) with up to 3 and up to 6 digits, and the
-/// step's forward, loss, backward and optimizer phases on the trainer's threads. Medians of <c>BENCH_REPS</c> (default 15).
+/// step's forward, loss, backward and optimizer phases on the trainer's threads, with the Trainer's ConvGuard and without.
+/// Medians of <c>BENCH_REPS</c> (default 15).
 /// Needs MNIST under <c>DETSEG_DATA</c>.
 /// </summary>
 public sealed class ClutterStepBench : IBenchmark
@@ -50,37 +51,50 @@ public sealed class ClutterStepBench : IBenchmark
         manual_seed(0);
         var (std, mean) = Anchors.CourseBoxStats();
         var anchors = Anchors.ToPixels(Anchors.Lattice(std, mean), MnistClutterRecipe.ImageSize).to(float32);
-        var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
-        var loss = recipe.CreateLoss(model.anchors).to(dev);
-        var opt = Optim.Adam(model.parameters(), recipe.LearningRate);
-        model.train();
+        // Two identical models, one guarded as the Trainer guards every model it trains (narrow convs in float64,
+        // Runtime/ConvGuard), one left to oneDNN; their steps alternate so that warm-up and drift hit both alike.
+        var sides = new[] { true, false }.Select(guarded =>
+        {
+            manual_seed(0);
+            var model = new YOLOv3(3, 10, recipe.Scale, anchors).to(dev);
+            if (guarded) Runtime.ConvGuard.Protect(model);
+            model.train();
+            var loss = recipe.CreateLoss(model.anchors).to(dev);
+            return (name: guarded ? "convguard" : "unguarded", model, loss, opt: Optim.Adam(model.parameters(), recipe.LearningRate));
+        }).ToArray();
         foreach (int k in new[] { 3, 6 })
         {
             var b = batches[k];
-            var phases = new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [], ["step"] = [] };
-            for (int i = 0; i < reps + 3; i++)
+            var phases = sides.ToDictionary(x => x.name, _ => new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [], ["step"] = [] });
+            for (int i = 0; i < reps + 5; i++)
+                foreach (var (name, model, loss, opt) in sides)
+                {
+                    using var s = NewDisposeScope();
+                    var clock = Stopwatch.StartNew();
+                    var pred = model.call(b[0]);
+                    _ = pred.scores.sum().item<float>();               // syncs (a no-op on the CPU) so phases do not blur on a GPU
+                    double tForward = clock.Elapsed.TotalMilliseconds;
+                    var l = loss.call(pred, (b[1], b[2]));
+                    _ = l.item<float>();
+                    double tLoss = clock.Elapsed.TotalMilliseconds;
+                    opt.zero_grad();
+                    l.backward();
+                    double tBackward = clock.Elapsed.TotalMilliseconds;
+                    Optim.Step(opt);
+                    double tEnd = clock.Elapsed.TotalMilliseconds;
+                    if (i < 5) continue;
+                    var p = phases[name];
+                    p["forward"].Add(tForward); p["loss"].Add(tLoss - tForward); p["backward"].Add(tBackward - tLoss);
+                    p["optimizer"].Add(tEnd - tBackward); p["step"].Add(tEnd);
+                }
+            foreach (var (name, p) in phases)
             {
-                using var s = NewDisposeScope();
-                var clock = Stopwatch.StartNew();
-                var pred = model.call(b[0]);
-                _ = pred.scores.sum().item<float>();                   // syncs (a no-op on the CPU) so phases do not blur on a GPU
-                double tForward = clock.Elapsed.TotalMilliseconds;
-                var l = loss.call(pred, (b[1], b[2]));
-                _ = l.item<float>();
-                double tLoss = clock.Elapsed.TotalMilliseconds;
-                opt.zero_grad();
-                l.backward();
-                double tBackward = clock.Elapsed.TotalMilliseconds;
-                Optim.Step(opt);
-                double tEnd = clock.Elapsed.TotalMilliseconds;
-                if (i < 3) continue;
-                phases["forward"].Add(tForward); phases["loss"].Add(tLoss - tForward); phases["backward"].Add(tBackward - tLoss);
-                phases["optimizer"].Add(tEnd - tBackward); phases["step"].Add(tEnd);
+                var row = new JsonObject();
+                foreach (var (phase, v) in p) row[phase + "_ms"] = Math.Round(v.Order().ElementAt(v.Count / 2), 2);
+                string key = $"train_step_b{recipe.BatchSize}_max{k}_{name}";
+                result[key] = row;
+                Console.Error.WriteLine($"[clutter-step] {key}: {row.ToJsonString()}");
             }
-            var row = new JsonObject();
-            foreach (var (name, v) in phases) row[name + "_ms"] = Math.Round(v.Order().ElementAt(v.Count / 2), 2);
-            result[$"train_step_b{recipe.BatchSize}_max{k}"] = row;
-            Console.Error.WriteLine($"[clutter-step] max {k}: {row.ToJsonString()}");
         }
     }
 }
