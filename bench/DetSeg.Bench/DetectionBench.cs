@@ -87,9 +87,9 @@ public sealed class DetectionBench : IBenchmark
 /// profile's <see cref="MnistClutterRecipe"/>, best epoch by validation mAP@0.5, then mAP on the held-out test split.
 /// Needs MNIST under $DETSEG_DATA. For recipe searches, DETSEG_RECIPE overrides fields of the profile's recipe,
 /// e.g. <c>DETSEG_RECIPE="Epochs=10;TrainPool=8000;LearningRate=0.002;Width=0.25;Depth=0.25;BatchSize=16"</c>.
-/// <c>DETSEG_EMA="decay[,tau]"</c> also validates an average of the weights after every epoch;
-/// <c>DETSEG_EVAL_SWEEP=1</c> picks NMS IoU and single/multi-label on validation (for the live and the averaged best) and tests
-/// each with its choice; <c>DETSEG_SAVE_DIR</c> keeps those weights.
+/// <c>DETSEG_EMA="decay[,tau]"</c> trains with <see cref="TrainOptions.Ema"/> (validation and selection on the average);
+/// <c>DETSEG_EVAL_SWEEP=1</c> picks NMS IoU and single/multi-label on validation for the best checkpoint and tests it with
+/// that choice; <c>DETSEG_SAVE_DIR</c> keeps its weights.
 /// </summary>
 public sealed class DetectionTrainBench : IBenchmark
 {
@@ -144,89 +144,49 @@ public sealed class DetectionTrainBench : IBenchmark
         var opt = Optim.Adam(model.parameters(), recipe.LearningRate);
         var trainer = DetectionTraining.CreateTrainer(model, opt, loss, dev, recipe.Eval);
 
-        // DETSEG_EMA=decay: an exponential moving average of the weights follows the run (updated before every training
-        // step, i.e. after the previous optimizer step) and is validated after every epoch beside the live weights.
-        // DETSEG_EMA="decay[,tau]" (tau: ramp-up in steps).
+        // DETSEG_EMA="decay[,tau]" (tau: ramp-up in steps): the trainer validates, selects and keeps an average of the weights.
         var emaSpec = Environment.GetEnvironmentVariable("DETSEG_EMA") is { Length: > 0 } e
             ? e.Split(',').Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray() : null;
-        using var ema = emaSpec is null ? null : new ModelEma(model, emaSpec[0], emaSpec.Length > 1 ? emaSpec[1] : 2000);
-        var emaVal50 = new JsonArray(); var emaVal5095 = new JsonArray();
-        Dictionary<string, Tensor>? emaBest = null; double emaBestValue = double.NegativeInfinity; int emaBestEpoch = -1;
-        var step = trainer.Step;
-        if (ema is not null)
-            trainer = new Trainer<MeanAveragePrecision>(model, opt, (batch, phase) =>
-            {
-                if (phase == Phase.Training) ema.Update();
-                return step(batch, phase);
-            }, trainer.Metrics, dev);
+        var ema = emaSpec is null ? null : new EmaOptions(emaSpec[0], emaSpec.Length > 1 ? emaSpec[1] : 2000);
         var clock = Stopwatch.StartNew();
         var run = trainer.Train(data.Train, data.Val, DetectionTraining.DefaultOptions(opt, recipe.Epochs) with
         {
             Log = Console.Error, Progress = new ConsoleProgress(Console.Error, !Console.IsErrorRedirected), // stdout carries only the JSON
-            OnEpoch = ema is null ? null : entry =>
-            {
-                ema.Swap();
-                var v = trainer.OneEpoch(Phase.Validation, data.Val, entry.Epoch);
-                emaVal50.Add(Math.Round(v["map50"], 4)); emaVal5095.Add(Math.Round(v["map50_95"], 4));
-                Console.Error.WriteLine($"EMA validation: map50={v["map50"]:0.0000} map50_95={v["map50_95"]:0.0000}");
-                if (v["map50"] >= emaBestValue)
-                {
-                    emaBestValue = v["map50"]; emaBestEpoch = entry.Epoch;
-                    foreach (var t in emaBest?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
-                    emaBest = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-                }
-                ema.Swap();
-            },
+            Ema = ema,
         });
         double trainSeconds = clock.Elapsed.TotalSeconds;
-        if (ema is not null)
-        {
-            result["ema_decay"] = ema.Decay;
-            result["ema_tau"] = ema.Tau;
-            result["ema_val_map50_per_epoch"] = emaVal50;
-            result["ema_val_map50_95_per_epoch"] = emaVal5095;
-            result["ema_best_epoch"] = emaBestEpoch;
-        }
+        if (ema is not null) result["ema"] = ema.ToString();
 
-        // DETSEG_EVAL_SWEEP=1: the NMS settings chosen on validation (IoU threshold, one or several labels per box), for the
-        // live best and the EMA best; the test split then evaluates each with its validation choice.
+        // DETSEG_EVAL_SWEEP=1: the NMS settings chosen on validation (IoU threshold, one or several labels per box) for the
+        // best checkpoint; the test split then evaluates it with that choice.
         if (Environment.GetEnvironmentVariable("DETSEG_EVAL_SWEEP") == "1")
         {
-            var candidates = new List<(string name, Action load)> { ("live", () => run.Best!.Restore(model)) };
-            if (emaBest is not null)
-                candidates.Add(("ema", () => { using var _ = no_grad(); var sd = model.state_dict(); foreach (var (k, t) in emaBest) sd[k].copy_(t); }));
-            var sweep = new JsonObject();
-            foreach (var (name, load) in candidates)
-            {
-                load();
-                var rows = new JsonObject();
-                (DetectionTraining.EvalSettings s, double v)? chosen = null;
-                foreach (double iou in new[] { 0.45, 0.5, 0.6, 0.7 })
-                    foreach (bool multi in new[] { false, true })
-                    {
-                        var settings = new DetectionTraining.EvalSettings(NmsIou: iou, MultiLabel: multi);
-                        var t = DetectionTraining.CreateTrainer(model, null, loss, dev, settings);
-                        var v = t.OneEpoch(Phase.Validation, data.Val);
-                        rows[$"iou{iou}_{(multi ? "multi" : "single")}"] = new JsonObject { ["val_map50"] = Math.Round(v["map50"], 4), ["val_map50_95"] = Math.Round(v["map50_95"], 4) };
-                        if (chosen is null || v["map50"] > chosen.Value.v) chosen = (settings, v["map50"]);
-                    }
-                var ct = DetectionTraining.CreateTrainer(model, null, loss, dev, chosen!.Value.s);
-                ct.OneEpoch(Phase.Testing, data.Test);
-                rows["chosen"] = chosen.Value.s.ToString();
-                rows["test_map50"] = Math.Round(ct.Metrics.Map50, 4);
-                rows["test_map75"] = Math.Round(ct.Metrics.Map75, 4);
-                rows["test_map50_95"] = Math.Round(ct.Metrics.Map50To95, 4);
-                Console.Error.WriteLine($"{name}, {chosen.Value.s}:\n{ct.Metrics}");
-                sweep[name] = rows;
-                if (Environment.GetEnvironmentVariable("DETSEG_SAVE_DIR") is { Length: > 0 } dir)
+            run.Best!.Restore(model);
+            var rows = new JsonObject();
+            (DetectionTraining.EvalSettings s, double v)? chosen = null;
+            foreach (double iou in new[] { 0.45, 0.5, 0.6, 0.7 })
+                foreach (bool multi in new[] { false, true })
                 {
-                    Directory.CreateDirectory(dir);
-                    model.save(Path.Combine(dir, $"yolo-clutter-{name}.dat"));
+                    var settings = new DetectionTraining.EvalSettings(NmsIou: iou, MultiLabel: multi);
+                    var t = DetectionTraining.CreateTrainer(model, null, loss, dev, settings);
+                    var v = t.OneEpoch(Phase.Validation, data.Val);
+                    rows[$"iou{iou}_{(multi ? "multi" : "single")}"] = new JsonObject { ["val_map50"] = Math.Round(v["map50"], 4), ["val_map50_95"] = Math.Round(v["map50_95"], 4) };
+                    if (chosen is null || v["map50"] > chosen.Value.v) chosen = (settings, v["map50"]);
                 }
+            var ct = DetectionTraining.CreateTrainer(model, null, loss, dev, chosen!.Value.s);
+            ct.OneEpoch(Phase.Testing, data.Test);
+            rows["chosen"] = chosen.Value.s.ToString();
+            rows["test_map50"] = Math.Round(ct.Metrics.Map50, 4);
+            rows["test_map75"] = Math.Round(ct.Metrics.Map75, 4);
+            rows["test_map50_95"] = Math.Round(ct.Metrics.Map50To95, 4);
+            Console.Error.WriteLine($"{chosen.Value.s}:\n{ct.Metrics}");
+            result["eval_sweep"] = rows;
+            if (Environment.GetEnvironmentVariable("DETSEG_SAVE_DIR") is { Length: > 0 } dir)
+            {
+                Directory.CreateDirectory(dir);
+                model.save(Path.Combine(dir, "yolo-clutter.dat"));
             }
-            result["eval_sweep"] = sweep;
         }
-        foreach (var t in emaBest?.Values ?? Enumerable.Empty<Tensor>()) t.Dispose();
         run.Best!.Restore(model);
         trainer.OneEpoch(Phase.Testing, data.Test);
         var eval = trainer.Metrics;

@@ -179,6 +179,7 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
         if (multiLabel && !(scoreThreshold > 0))
             throw new ArgumentOutOfRangeException(nameof(scoreThreshold), scoreThreshold, "multiLabel needs a score threshold > 0: every prediction would otherwise become one candidate per class.");
         Tensor adjusted, labels;
+        var xyxy = BoxOps.CxCyWhToXyxy(boxes);
         if (multiLabel)
         {
             long b = logits.shape[0], n = logits.shape[1], c = logits.shape[2];
@@ -186,13 +187,13 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
             using Scalar classes = c.ToScalar();                                                              // held: runs per validation batch
             labels = arange(Runtime.Scalars.ZeroL, classes, Runtime.Scalars.OneL, dtype: int64, device: logits.device).repeat(n).unsqueeze(0).expand(b, n * c);  // [B x N·C]
             boxes = boxes.unsqueeze(2).expand(b, n, c, 4).reshape(b, n * c, 4);                               // [B x N·C x 4]
+            xyxy = xyxy.unsqueeze(2).expand(b, n, c, 4).reshape(b, n * c, 4);                                 // converted once, then repeated
         }
         else
         {
             (var maxProbs, labels) = logits.softmax(-1).max(-1);            // [B x N], [B x N]
             adjusted = maxProbs * scores.sigmoid();                          // [B x N]
         }
-        var xyxy = BoxOps.CxCyWhToXyxy(boxes);
         using Scalar threshold = scoreThreshold;                             // held: runs per validation batch (Runtime/Scalars)
         var valid = adjusted.gt(threshold);
         var keep = BatchedNms.Keep(xyxy, adjusted, labels, iouThreshold, valid);

@@ -1,4 +1,3 @@
-using DetSeg.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -92,9 +91,6 @@ public sealed class ModelEma : IDisposable
 
     /// <summary>Restores the count of updates (a resumed run's average continues its ramp).</summary>
     internal void SetUpdates(long updates) => Updates = updates;
-
-    /// <summary>The shadow tensors by state_dict name (for checkpoints).</summary>
-    internal IEnumerable<(string name, Tensor shadow)> Shadows => names.Zip(pairs, (n, p) => (n, p.shadow));
 
     /// <summary>Frees the shadow tensors.</summary>
     public void Dispose()

@@ -60,12 +60,18 @@ public class TrainingTests
         }
     }
 
+    /// <summary>A recipe of 40 pool, 4 validation and 4 test images over <see cref="TwentyDigits"/>.</summary>
+    static readonly MnistClutterRecipe SmallRecipe =
+        new(new ModelScale(0.125, 0.25), TrainImages: 8, ValImages: 4, TestImages: 4, BatchSize: 4, Epochs: 1, TrainPool: 40);
+
+    static MNIST TwentyDigits() => new(DetSeg.Tests.Data.Fixtures.MnistFolder(20), download: false);
+
     [Fact]
     public void RecipeData_SplitsPoolValTestDisjointly_AndDrawsTrainImagesPerEpoch()
     {
         var dev = new torch.Device(DeviceType.CPU);
-        using var mnist = new MNIST(DetSeg.Tests.Data.Fixtures.MnistFolder(20), download: false);
-        var recipe = new MnistClutterRecipe(new ModelScale(0.125, 0.25), TrainImages: 8, ValImages: 4, TestImages: 4, BatchSize: 4, Epochs: 1, TrainPool: 40);
+        using var mnist = TwentyDigits();
+        var recipe = SmallRecipe;
         using var data = recipe.CreateData(dev, mnist);
         Assert.Equal(48, data.Dataset.Count);                            // pool + val + test images, past MNIST's 20 digits
         Assert.Equal(40, data.TrainSet.Count);
@@ -81,8 +87,8 @@ public class TrainingTests
     public void RecipeData_TrainMaxDigits_MakesTrainingImagesDenser_AndLeavesValidationAndTestAsTheyWere()
     {
         var dev = new torch.Device(DeviceType.CPU);
-        using var mnist = new MNIST(DetSeg.Tests.Data.Fixtures.MnistFolder(20), download: false);
-        var plain = new MnistClutterRecipe(new ModelScale(0.125, 0.25), TrainImages: 8, ValImages: 4, TestImages: 4, BatchSize: 4, Epochs: 1, TrainPool: 40);
+        using var mnist = TwentyDigits();
+        var plain = SmallRecipe;
         using var a = plain.CreateData(dev, mnist);
         using var b = (plain with { TrainMaxDigits = 6 }).CreateData(dev, mnist);
         Assert.Equal(a.TrainSet.Indices, b.TrainSet.Indices);   // the same split
