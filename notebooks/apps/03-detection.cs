@@ -31,7 +31,7 @@ Console.WriteLine($"DetSeg: device {DetSeg.Runtime.Device.Describe()}, profile {
 //
 // Everything below calls `DetSeg.Detection` (models, loss, NMS, mAP) and `DetSeg.Data` (MNIST clutter).
 // The profile (`DETSEG_PROFILE`) sizes the training: `smoke` checks that every cell runs, `cpu` is the
-// ~15 minute run on two cores, `gpu` the full model.
+// run of about 20 minutes on two cores (18 of them training), `gpu` the full model.
 
 // ── cell 3 ──
 var device = DetSeg.Runtime.Device.Default;
