@@ -30,7 +30,7 @@ Console.WriteLine($"DetSeg: device {DetSeg.Runtime.Device.Describe()}, profile {
 // All logic lives in `lib/` (`DetSeg.Segmentation`, `DetSeg.Training`, `DetSeg.Data`); cells only call it.
 //
 // The profile (`DETSEG_PROFILE`) sets the size of the run: `smoke` (CI, seconds), `cpu` (128×128 images, U-Net
-// width 16, about 3 minutes on 2 idle cores), `gpu` (the course's 256×256, width 64).
+// width 16: about 4 minutes for the U-Net and 9 for the whole notebook on 2 cores), `gpu` (the course's 256×256, width 64).
 
 // ── cell 3 ──
 var profile = DetSeg.Runtime.Profile.Current;
