@@ -164,13 +164,21 @@ public static class Fixtures
     }
 
     /// <summary>A fake MNIST test split of <paramref name="n"/> digits: digit i is a filled square of side 6+(i%10)
-    /// at the centre with value 255, label i % 10.</summary>
-    public static string MnistFolder(int n = 20)
+    /// at the centre with value 255 (with <paramref name="edgeToEdge"/>: a diagonal stripe pattern over the whole
+    /// 28x28), label i % 10.</summary>
+    public static string MnistFolder(int n = 20, bool edgeToEdge = false)
     {
         string root = Path.Combine(TestPaths.NewTempDir(), "MNIST");
         var images = new byte[n * 28 * 28];
         for (int i = 0; i < n; i++)
         {
+            if (edgeToEdge)
+            {
+                // ink up to every border, in a pattern: a sampler that drops or shifts one row or column shows
+                for (int y = 0; y < 28; y++)
+                    for (int x = 0; x < 28; x++) images[i * 784 + y * 28 + x] = (x + 2 * y + i) % 3 == 0 ? (byte)0 : (byte)255;
+                continue;
+            }
             int side = 6 + i % 10, start = 14 - side / 2;
             for (int y = start; y < start + side; y++)
                 for (int x = start; x < start + side; x++) images[i * 784 + y * 28 + x] = 255;

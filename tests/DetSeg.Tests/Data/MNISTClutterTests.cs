@@ -147,6 +147,69 @@ public class MNISTClutterTests
         }
     }
 
+    /// <summary>The seed's way, written out independently of the renderer: per digit, pad it to the whole canvas, warp
+    /// the whole canvas (torchvision's pixel-centred affine grid, nearest sampling), then paint its pixels above 0.5 in
+    /// its colour and id over what is there, digit after digit.</summary>
+    static (Tensor Image, Tensor Mask) PaintLikeTheSeed(MNISTClutter ds, int index)
+    {
+        int S = ds.ImageSize, pad = ds.Pad, far = S - 28 - pad;
+        var image = zeros(3, S, S);
+        var mask = full(new long[] { S, S }, -1L, ScalarType.Int64);
+        var line = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32);
+        foreach (var d in ds.Layout(index))
+        {
+            var digit = ds.Mnist.Images[d.MnistIndex].to(ScalarType.Float32).div(255.0).view(1, 1, 28, 28);
+            digit = nn.functional.pad(digit, [pad, far, pad, far]);
+            var m = MNISTClutter.InverseAffineMatrix(d.Angle, d.TranslateX, d.TranslateY, d.Scale, d.Shear).Select(v => (float)v).ToArray();
+            float half = 0.5f * S;
+            var gx = line.view(1, S).mul(m[0] / half).add(line.view(S, 1).mul(m[1] / half)).add(m[2] / half);
+            var gy = line.view(1, S).mul(m[3] / half).add(line.view(S, 1).mul(m[4] / half)).add(m[5] / half);
+            var grid = stack([gx, gy], -1).unsqueeze(0);                                   // [1 x S x S x 2]
+            var warped = nn.functional.grid_sample(digit, grid, GridSampleMode.Nearest, GridSamplePaddingMode.Zeros, align_corners: false)[0, 0];
+            var on = warped.gt(0.5);
+            for (int c = 0; c < 3; c++) image[c].masked_fill_(on, d.Color[c]);
+            mask.masked_fill_(on, d.Id);
+        }
+        return (image, mask);
+    }
+
+    [Theory]
+    [InlineData(128, 10, 0)]
+    [InlineData(128, 6, 5000)]
+    [InlineData(61, 4, 0)]
+    [InlineData(31, 3, 0)]
+    public void Render_EqualsWarpingTheWholeCanvasPerDigit(int size, int maxDigits, int first)
+    {
+        // digits inked up to their borders (real ones have blank margins that would hide a window one pixel short)
+        using var mnist = new MNIST(Fixtures.MnistFolder(20, edgeToEdge: true), download: false);
+        var ds = new MNISTClutter(imageSize: size, maxNumDigits: maxDigits, mnist: mnist, device: Cpu, numImages: first + 64);
+        var indices = Enumerable.Range(first, 64).ToArray();
+        var batch = ds.GetBatch(indices);
+        for (int n = 0; n < indices.Length; n++)
+        {
+            var (image, mask) = PaintLikeTheSeed(ds, indices[n]);
+            Assert.True(mask.equal(batch[1][n]).all().item<bool>(), $"mask of image {indices[n]} differs in {mask.ne(batch[1][n]).sum().item<long>()} pixels");
+            Assert.True(image.equal(batch[0][n]).all().item<bool>(), $"image {indices[n]} differs");
+        }
+    }
+
+    [Fact]
+    public void DigitWindow_CoversTheWarpedDigitAndNoMore()
+    {
+        // Identity at S = 128: the digit sits on pixels 50..77 (pad 50); the window adds the half pixel of nearest
+        // sampling and two pixels of margin on each side: 47..80.
+        float[] identity = [1, 0, 0, 0, 1, 0];
+        Assert.Equal((47, 47, 80, 80), MNISTClutter.DigitWindow(identity, 128, 50));
+        // Moved right 10 and down 3 (torchvision's inverse matrix holds -t): the window moves with it.
+        var moved = MNISTClutter.InverseAffineMatrix(0, 10, 3, 1, 0).Select(v => (float)v).ToArray();
+        Assert.Equal((57, 50, 90, 83), MNISTClutter.DigitWindow(moved, 128, 50));
+        // Scaled x1.25 about the centre: 28 px become 35, 46..81 plus margins; and clamped at the canvas edge.
+        var big = MNISTClutter.InverseAffineMatrix(0, 0, 0, 1.25, 0).Select(v => (float)v).ToArray();
+        Assert.Equal((44, 44, 83, 83), MNISTClutter.DigitWindow(big, 128, 50));
+        var edge = MNISTClutter.InverseAffineMatrix(0, -50, 49, 1, 0).Select(v => (float)v).ToArray();
+        Assert.Equal((0, 96, 30, 127), MNISTClutter.DigitWindow(edge, 128, 50));
+    }
+
     [Fact]
     public void InverseAffineMatrix_FollowsTorchvisionConvention()
     {
@@ -164,6 +227,9 @@ public class MNISTClutterTests
     {
         using var mnist = new MNIST(Fixtures.MnistFolder(2), download: false);
         Assert.Throws<ArgumentException>(() => new MNISTClutter(imageSize: 20, mnist: mnist));
+        // 28 and 29 leave no room to move a digit: the seed's randint(-pad, pad) fails there with pad 0
+        var tight = Assert.Throws<ArgumentException>(() => new MNISTClutter(imageSize: 29, mnist: mnist));
+        Assert.Contains("imageSize", tight.Message);
         Assert.Throws<ArgumentException>(() => new MNISTClutter(maxNumDigits: 0, mnist: mnist));
         Assert.Throws<ArgumentOutOfRangeException>(() => new MNISTClutter(mnist: mnist, device: Cpu)[2]);
         Assert.Throws<ArgumentException>(() => new MNISTClutter(mnist: mnist, numImages: 0));
