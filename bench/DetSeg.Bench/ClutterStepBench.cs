@@ -10,7 +10,7 @@ namespace DetSeg.Bench;
 
 /// <summary>
 /// <c>clutter-step</c>: where a step of the MNIST-clutter training recipe (the current profile's) spends its time —
-/// rendering a batch (on one thread, as the DataLoader's worker does) with up to 3 and up to 6 digits, and the
+/// rendering a batch (on one thread, as the DataLoader's worker does) with up to 3 digits (validation and test) and up to the recipe's TrainMaxDigits (training), and the
 /// step's forward, loss, backward and optimizer phases on the trainer's threads, with the Trainer's ConvGuard and without.
 /// Medians of <c>BENCH_REPS</c> (default 15).
 /// Needs MNIST under <c>DETSEG_DATA</c>.
@@ -29,7 +29,8 @@ public sealed class ClutterStepBench : IBenchmark
         result["recipe"] = recipe.ToString();
         var mnist = new MNIST();
         var batches = new Dictionary<int, Tensor[]>();
-        foreach (int k in new[] { 3, 6 })
+        var digitCounts = new[] { MnistClutterRecipe.MaxNumDigits, recipe.TrainMaxDigits ?? MnistClutterRecipe.MaxNumDigits }.Distinct().ToArray();
+        foreach (int k in digitCounts)
         {
             var det = new MCDetection(new MNISTClutter(instance: true, imageSize: MnistClutterRecipe.ImageSize, maxNumDigits: k, mnist: mnist, device: CPU, numImages: 100_000));
             int next = 0;
@@ -62,7 +63,7 @@ public sealed class ClutterStepBench : IBenchmark
             var loss = recipe.CreateLoss(model.anchors).to(dev);
             return (name: guarded ? "convguard" : "unguarded", model, loss, opt: Optim.Adam(model.parameters(), recipe.LearningRate));
         }).ToArray();
-        foreach (int k in new[] { 3, 6 })
+        foreach (int k in digitCounts)
         {
             var b = batches[k];
             var phases = sides.ToDictionary(x => x.name, _ => new Dictionary<string, List<double>> { ["forward"] = [], ["loss"] = [], ["backward"] = [], ["optimizer"] = [], ["step"] = [] });

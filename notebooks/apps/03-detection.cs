@@ -31,7 +31,7 @@ Console.WriteLine($"DetSeg: device {DetSeg.Runtime.Device.Describe()}, profile {
 //
 // Everything below calls `DetSeg.Detection` (models, loss, NMS, mAP) and `DetSeg.Data` (MNIST clutter).
 // The profile (`DETSEG_PROFILE`) sizes the training: `smoke` checks that every cell runs, `cpu` is the
-// run of about 20 minutes on two cores (18 of them training), `gpu` the full model.
+// run of about 16 minutes on two cores (15 of them training), `gpu` the full model.
 
 // ── cell 3 ──
 var device = DetSeg.Runtime.Device.Default;
@@ -367,9 +367,8 @@ App.Show(Charts.Line([new Series("log10 of the training loss per image", overfit
 // What the course left out. If the official weights are present, we do what the course set up: load them into
 // `YOLOv3(3, 10)` (the COCO heads are skipped), freeze everything but the three heads and fine-tune. Without
 // them, as on the machines this project is tested on, we train from scratch, with a width/depth multiplier: the
-// `cpu` profile trains for about 18 minutes on two cores (measured in the main job, 2026-12-06; the budget was a
-// quarter of an hour, but the 12- and 11-epoch runs of the table below fell short of the mAP@0.5 ≥ 0.9 goal), and the
-// numbers printed below are what this run measured. Each epoch draws its images afresh from a pool of
+// `cpu` profile trains for about a quarter of an hour on two cores (14.8 minutes in the main job, 2026-12-06: 11
+// epochs of 70–80 s), and the numbers printed below are what this run measured. Each epoch draws its images afresh from a pool of
 // 100,000 clutter images (the same 10,000 MNIST digits in new places, sizes and colours): with one fixed set of
 // 8,000 the model memorises it after about seven epochs and stops improving on held-out images. The shared `Trainer` keeps the epoch with the best
 // **validation mAP@0.5** (the course kept the highest validation *loss*, a bug), with cosine learning-rate
