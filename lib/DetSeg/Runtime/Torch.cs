@@ -54,7 +54,45 @@ public static class Torch
             {
                 throw new TorchLoadException($"TorchSharp could not initialize libtorch ({LoadReport}): {e.Message}", e);
             }
+            NnpackReport = QuietNnpack();
             loaded = true;
+        }
+    }
+
+    /// <summary>What <see cref="EnsureLoaded"/> did about NNPACK: <c>"available"</c>, <c>"unavailable: turned off"</c>, or why it did nothing.</summary>
+    public static string NnpackReport { get; private set; } = "not loaded";
+
+    delegate byte NnpackAvailable();
+    delegate IntPtr GlobalContext();
+    delegate void SetUserEnabledNnpack(IntPtr context, byte enabled);
+
+    /// <summary>
+    /// libtorch tries NNPACK for every float32 convolution with a batch of 16 or more, and where NNPACK cannot start
+    /// (this project's Zen 5 CPUs: "Unsupported hardware") it logs a warning on every such call: 83,000 of a main job's
+    /// 84,000 lines. Where NNPACK is unavailable, turning it off (PyTorch's <c>torch.backends.nnpack.set_flags(False)</c>,
+    /// which TorchSharp does not expose) changes no kernel, since libtorch falls back either way, and leaves one line.
+    /// </summary>
+    static string QuietNnpack()
+    {
+        // Itanium-mangled C++ entry points of libtorch_cpu: Linux builds only; anything unexpected leaves libtorch as it is.
+        if (!OperatingSystem.IsLinux()) return "not linux: left alone";
+        try
+        {
+            if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(Torch).Assembly, DllImportSearchPath.SafeDirectories, out var lib)
+                && !NativeLibrary.TryLoad("libtorch_cpu.so", out lib))
+                return "libtorch_cpu.so not found: left alone";
+            if (!NativeLibrary.TryGetExport(lib, "_ZN2at6native17_nnpack_availableEv", out var available)
+                || !NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var context)
+                || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var setEnabled))
+                return "entry points not found: left alone";
+            if (Marshal.GetDelegateForFunctionPointer<NnpackAvailable>(available)() != 0) return "available";
+            var ctx = Marshal.GetDelegateForFunctionPointer<GlobalContext>(context)();
+            Marshal.GetDelegateForFunctionPointer<SetUserEnabledNnpack>(setEnabled)(ctx, 0);
+            return "unavailable: turned off";
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            return $"left alone ({e.GetType().Name})";
         }
     }
 
