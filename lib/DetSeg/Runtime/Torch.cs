@@ -78,9 +78,8 @@ public static class Torch
         if (!OperatingSystem.IsLinux()) return "not linux: left alone";
         try
         {
-            if (!NativeLibrary.TryLoad("libtorch_cpu.so", typeof(Torch).Assembly, DllImportSearchPath.SafeDirectories, out var lib)
-                && !NativeLibrary.TryLoad("libtorch_cpu.so", out lib))
-                return "libtorch_cpu.so not found: left alone";
+            // Already loaded with TorchSharp: dlopen finds it by its soname.
+            if (!NativeLibrary.TryLoad("libtorch_cpu.so", out var lib)) return "libtorch_cpu.so not found: left alone";
             if (!NativeLibrary.TryGetExport(lib, "_ZN2at6native17_nnpack_availableEv", out var available)
                 || !NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var context)
                 || !NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var setEnabled))
