@@ -45,6 +45,8 @@ public static class Torch
         lock (Gate)
         {
             if (loaded) return;
+            // Before libtorch loads: it reads its allocation setting at its first allocation.
+            NativeHeap.Configure();
             LoadReport = LoadNatives();
             try
             {

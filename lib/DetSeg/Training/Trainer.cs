@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using DetSeg.Metrics;
+using DetSeg.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -238,7 +239,12 @@ public class Trainer
     {
         ema = average;
         try { return LoopEpochs(trainLoader, valLoader, o, history, best, bestValue, sinceBest); }
-        finally { ema = null; }
+        finally
+        {
+            ema = null;
+            // The run's activations are free now: give the memory kept for its steps back (see NativeHeap).
+            NativeHeap.Release();
+        }
     }
 
     TrainResult LoopEpochs(IEnumerable<Tensor[]> trainLoader, IEnumerable<Tensor[]>? valLoader, TrainOptions o,
