@@ -63,6 +63,10 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
     /// </summary>
     public YOLOv3 WithPrecision(Runtime.InferencePrecision precision)
     {
+        // Below float32 every ConvBlock runs folded, folded from the float32 weights and statistics before they are
+        // rounded (see ConvBlock.Fuse): one rounding instead of two, and the folded speed without a separate Fuse.
+        if (precision != Runtime.InferencePrecision.Float32 && Precision == Runtime.InferencePrecision.Float32)
+            foreach (var m in modules()) if (m is ConvBlock block) block.Fuse(precision.ToScalarType());
         yolo.to(precision.ToScalarType());
         Precision = precision;
         return this;
@@ -70,11 +74,13 @@ public sealed class YOLOv3 : nn.Module<Tensor, (Tensor scores, Tensor boxes, Ten
 
     /// <summary>
     /// Folds every <see cref="ConvBlock"/>'s BatchNorm into its conv for eval-mode forwards (<see cref="ConvBlock.Fuse"/>;
-    /// parameters and state_dict unchanged, training forwards unaffected). Call after loading weights and after
-    /// <see cref="WithPrecision"/>. Returns this model.
+    /// parameters and state_dict unchanged, training forwards unaffected). Call after loading weights. Below float32,
+    /// <see cref="WithPrecision"/> has folded already (from the unrounded weights) and this does nothing. Returns this model.
     /// </summary>
     public YOLOv3 Fuse()
     {
+        // Below float32 WithPrecision folded already, from the unrounded weights: refolding now would fold rounded ones.
+        if (Precision != Runtime.InferencePrecision.Float32) return this;
         foreach (var m in modules()) if (m is ConvBlock block) block.Fuse();
         return this;
     }

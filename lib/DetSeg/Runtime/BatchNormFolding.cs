@@ -47,13 +47,13 @@ public static class BatchNormFolding
 
     /// <summary>
     /// <paramref name="conv"/>'s convolution of <paramref name="x"/> with the given (folded) weight and bias: oneDNN
-    /// unless the pass is one ConvGuard routes through float64 (input channels above 8 and not a multiple of 16 on
-    /// the CPU; an inference pass has no input gradient, so the output is the only pass at risk).
+    /// unless the pass is one ConvGuard routes through float64 (<see cref="ConvGuard.OutputAtRisk"/> on the CPU; an
+    /// inference pass has no input gradient, so the output is the only pass at risk).
     /// </summary>
     public static Tensor Conv2d(Convolution conv, Tensor x, Tensor weight, Tensor bias)
     {
-        long cin = conv.in_channels / conv.groups;
-        bool atRisk = x.device_type == DeviceType.CPU && cin > 8 && cin % ConvGuard.SafeChannelMultiple != 0;
+        bool atRisk = x.device_type == DeviceType.CPU
+            && ConvGuard.OutputAtRisk(conv.in_channels / conv.groups, conv.out_channels / conv.groups, x.dtype);
         return atRisk
             ? ConvGuard.Conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
             : nn.functional.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups);

@@ -91,6 +91,33 @@ public class InferencePrecisionTests
     }
 
     [Fact]
+    public void YOLOv3_Bf16_FoldsBatchNormFromTheFloat32Statistics()
+    {
+        // Folding after the conversion would fold a mean and variance already rounded to bfloat16: two roundings.
+        // Expected: the float32 fold (BatchNormFolding, float64 arithmetic), rounded once.
+        manual_seed(31);
+        var model = new YOLOv3(3, 4, new ModelScale(0.25, 0.25));
+        RandomizeBatchNorm(model, 32);
+        model.eval();
+        var blocks = model.modules().OfType<DetSeg.Detection.ConvBlock>().ToList();
+        var expected = blocks.Select(b =>
+        {
+            var (w, bias) = BatchNormFolding.Fold(b.conv, b.bn);
+            return (w.to(ScalarType.BFloat16), bias.to(ScalarType.BFloat16));
+        }).ToList();
+        model.WithPrecision(InferencePrecision.BFloat16).Fuse(); // Predictor's order: Fuse must not refold rounded weights
+        Assert.NotEmpty(blocks);
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            Assert.True(blocks[i].IsFused, $"block {i} runs BN unfolded in bfloat16");
+            var (w, bias) = blocks[i].Folded;
+            Assert.Equal(ScalarType.BFloat16, w!.dtype);
+            Assert.True(w.eq(expected[i].Item1).all().item<bool>(), $"block {i}: folded weight differs from the float32 fold");
+            Assert.True(bias!.eq(expected[i].Item2).all().item<bool>(), $"block {i}: folded bias differs from the float32 fold");
+        }
+    }
+
+    [Fact]
     public void ConvGuard_RoutesAtRiskBf16PassesThroughFloat64()
     {
         // 24 -> 24, 3x3: oneDNN's float32 output was wrong in 60/60 runs; bfloat16 uses the same blocked kernels
@@ -110,6 +137,27 @@ public class InferencePrecisionTests
             var bound = expected.abs() * Math.Pow(2, -8) + 1e-6; // one bfloat16 rounding
             Assert.True(diff.le(bound).all().item<bool>(), $"repeat {i}: max diff {diff.max().item<double>():E3}");
         }
+    }
+
+    [Theory]
+    [InlineData(3, 8, 128)]    // the ×0.25 detector's stem: 50 % relative error from oneDNN's bfloat16 kernel
+    [InlineData(16, 8, 64)]    // 20 %
+    public void Bf16ConvsWithNarrowOutputs_AreRoutedThroughFloat64_PlainAndFolded(int cin, int cout, int size)
+    {
+        // Inputs with fewer than 16 output channels in bfloat16: fine in float32 inference, wrong in bfloat16
+        // (ConvGuard.OutputAtRisk). Both the hooked module and the folded ConvBlock path must take the float64 route.
+        manual_seed(41);
+        using var _ = no_grad();
+        var x = rand(new long[] { 2, cin, size, size }, generator: new Generator(42)).to(ScalarType.BFloat16);
+        var conv = nn.Conv2d(cin, cout, 3, padding: 1);
+        ConvGuard.Protect(conv);
+        conv.to(ScalarType.BFloat16);
+        var expected = nn.functional.conv2d(x.to(float64), conv.weight!.to(float64), conv.bias!.to(float64), padding: [1, 1]);
+        var bound = expected.abs() * Math.Pow(2, -8) + 1e-6; // one bfloat16 rounding of the float64 result
+        var plain = (conv.call(x).to(float64) - expected).abs();
+        Assert.True(plain.le(bound).all().item<bool>(), $"module: max diff {plain.max().item<double>():E3}");
+        var folded = (BatchNormFolding.Conv2d(conv, x, conv.weight!, conv.bias!).to(float64) - expected).abs();
+        Assert.True(folded.le(bound).all().item<bool>(), $"folded path: max diff {folded.max().item<double>():E3}");
     }
 
     [Fact]
