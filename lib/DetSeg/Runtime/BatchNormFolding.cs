@@ -52,9 +52,7 @@ public static class BatchNormFolding
     /// </summary>
     public static Tensor Conv2d(Convolution conv, Tensor x, Tensor weight, Tensor bias)
     {
-        bool atRisk = x.device_type == DeviceType.CPU
-            && ConvGuard.OutputAtRisk(conv.in_channels / conv.groups, conv.out_channels / conv.groups, x.dtype,
-                conv.kernel_size.All(k => k == 1));
+        bool atRisk = x.device_type == DeviceType.CPU && ConvGuard.OutputAtRisk(conv, x.dtype);
         return atRisk
             ? ConvGuard.Conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
             : nn.functional.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups);

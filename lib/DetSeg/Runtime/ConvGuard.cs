@@ -96,18 +96,20 @@ public static class ConvGuard
     {
         if (conv.transposed || conv.groups != 1) return true; // not characterised beyond the U-Net's shapes: always guard
         bool inputGradient = x.requires_grad && is_grad_enabled();
-        long cin = conv.in_channels, cout = conv.out_channels;
-        return (inputGradient && cout % SafeChannelMultiple != 0) || OutputAtRisk(cin, cout, x.dtype, conv.kernel_size.All(k => k == 1));
+        return (inputGradient && conv.out_channels % SafeChannelMultiple != 0) || OutputAtRisk(conv, x.dtype);
     }
 
-    /// <summary>Whether oneDNN's forward output of a plain conv with these channel counts went wrong in the
-    /// measurements: in float32 when <paramref name="inChannels"/> is above 8 and not a multiple of 16; in bfloat16 also
-    /// when <paramref name="outChannels"/> is not a multiple of 16 and the kernel is not 1x1 (3x3: 3 → 8 at 128² 50 %
+    /// <summary>Whether oneDNN's forward output of <paramref name="conv"/> (channels per group) went wrong in the
+    /// measurements: in float32 when its input channels are above 8 and not a multiple of 16; in bfloat16 also
+    /// when its output channels are not a multiple of 16 and the kernel is not 1x1 (3x3: 3 → 8 at 128² 50 %
     /// relative error, 16 → 8 20 %, 32 → 24 15 %, 32 → 40 10 %; 3 → 16, 8 → 16 and wider, and every 1x1 tried — 16 → 8,
     /// 64 → 24, 256 → 255 — 0.3 %, bfloat16's rounding), which cost a trained ×0.25 detector 40 points of mAP@0.5.</summary>
-    internal static bool OutputAtRisk(long inChannels, long outChannels, ScalarType dtype, bool pointwise) =>
-        (inChannels > 8 && inChannels % SafeChannelMultiple != 0)
-        || (dtype == ScalarType.BFloat16 && !pointwise && outChannels % SafeChannelMultiple != 0);
+    internal static bool OutputAtRisk(Convolution conv, ScalarType dtype)
+    {
+        long inChannels = conv.in_channels / conv.groups, outChannels = conv.out_channels / conv.groups;
+        return (inChannels > 8 && inChannels % SafeChannelMultiple != 0)
+            || (dtype == ScalarType.BFloat16 && outChannels % SafeChannelMultiple != 0 && !conv.kernel_size.All(k => k == 1));
+    }
 
     // bfloat16 (opt-in inference precision) goes to the same oneDNN blocked kernels, so its at-risk passes are guarded too
     static bool Affected(Tensor x) => x.device_type == DeviceType.CPU && x.dim() == 4

@@ -25,7 +25,7 @@ public static class NativeHeap
     const int M_TRIM_THRESHOLD = -1, M_MMAP_MAX = -4;
     static readonly Lock Gate = new();
     static bool configured;
-    static IntPtr libc;
+    static MallocTrim? trim; // set where Configure found glibc
 
     /// <summary>What <see cref="Configure"/> did, e.g. <c>"huge pages for tensors ≥ 2 MiB; malloc keeps freed memory"</c>.</summary>
     public static string Report { get; private set; } = "not configured";
@@ -49,11 +49,7 @@ public static class NativeHeap
 
     /// <summary>Hands the native memory that is free back to the system (glibc's <c>malloc_trim</c>); a no-op where
     /// <see cref="Configure"/> changed nothing. Cheap next to a training run; costly inside a training step.</summary>
-    public static void Release()
-    {
-        if (libc == IntPtr.Zero || !NativeLibrary.TryGetExport(libc, "malloc_trim", out var trim)) return;
-        Marshal.GetDelegateForFunctionPointer<MallocTrim>(trim)(0);
-    }
+    public static void Release() => trim?.Invoke(0);
 
     static string Apply()
     {
@@ -65,7 +61,8 @@ public static class NativeHeap
             if (!NativeLibrary.TryLoad("libc.so.6", out var lib)
                 || !NativeLibrary.TryGetExport(lib, "mallopt", out var mallopt)
                 || !NativeLibrary.TryGetExport(lib, "setenv", out var setenv)
-                || !NativeLibrary.TryGetExport(lib, "getenv", out var getenv))
+                || !NativeLibrary.TryGetExport(lib, "getenv", out var getenv)
+                || !NativeLibrary.TryGetExport(lib, "malloc_trim", out var mallocTrim))
                 return "not glibc: left alone";
             var parts = new List<string>();
             // The native environment, not .NET's copy of it: libtorch reads it with getenv.
@@ -83,7 +80,7 @@ public static class NativeHeap
                 if (set(M_MMAP_MAX, 0) == 1 && set(M_TRIM_THRESHOLD, int.MaxValue) == 1) parts.Add("malloc keeps freed memory");
                 else parts.Add("mallopt refused: malloc left alone");
             }
-            libc = lib;
+            trim = Marshal.GetDelegateForFunctionPointer<MallocTrim>(mallocTrim);
             return string.Join("; ", parts);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
