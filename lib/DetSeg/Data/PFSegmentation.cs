@@ -79,7 +79,7 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
             image = PadCenter(image, ImageSize, 128f / 255);
             mask = PadCenter(mask, ImageSize, -1);
             image = PennFudan.Normalize(image);
-            mask = where(mask.gt(ZeroL), ones_like(mask), mask);                      // pedestrians 1, background 0, padding -1
+            mask = mask.clamp_max(OneL);                                              // pedestrians 1, background 0, padding -1
             return [image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope()];
         }
     }
@@ -168,8 +168,9 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
         else if (h > w) newW = (long)Math.Round((double)w / h * size);
         using var scope = NewDisposeScope();
         var resized = image.alias();
-        if (newW != w) resized = resized.index_select(-1, NearestIndex(w, newW, image.device));
+        // Rows first: whole rows are copied and the column gather then runs on the shorter image.
         if (newH != h) resized = resized.index_select(-2, NearestIndex(h, newH, image.device));
+        if (newW != w) resized = resized.index_select(-1, NearestIndex(w, newW, image.device));
         return resized.MoveToOuterDisposeScope();
     }
 

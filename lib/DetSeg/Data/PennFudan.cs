@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.IO.Compression;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
@@ -95,7 +96,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
             var (maskBytes, maskHeader) = ReadChecked(maskFile);
             CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-            var image = DecodeRgb(imageBytes, imageFile);
+            var image = DecodeRgb(imageBytes, imageFile, imageHeader);
             var mask = DecodeMask(maskBytes, maskFile, maskHeader);
             return new PennFudanItem(name, image, mask);
         }
@@ -127,13 +128,16 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), PngHeader> Verified = new();
 
     /// <summary>Reads a PNG and checks its structure and CRCs; with <paramref name="verifyImageData"/>, its image data
-    /// too (once per file version and process), which ImageSharp decodes without noticing missing rows.</summary>
+    /// too (once per file version and process) where ImageSharp will decode it, as ImageSharp does not notice
+    /// missing rows (<see cref="Png.ReadRgb(ReadOnlySpan{byte}, string, PngHeader, Span{byte})"/> checks the image data itself as it decodes).</summary>
     (byte[] Bytes, PngHeader Header) ReadChecked(string path, bool verifyImageData = false)
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new FileNotFoundException($"Penn-Fudan file missing: {path}", path);
         var bytes = File.ReadAllBytes(path);
         if (!verifyImageData) return (bytes, Png.Inspect(bytes, path, MaxPixels));
+        var inspected = Png.Inspect(bytes, path, MaxPixels);
+        if (Png.CanReadRgb(inspected)) return (bytes, inspected);
         var key = (path, (long)bytes.Length, info.LastWriteTimeUtc);
         if (Verified.TryGetValue(key, out var known) && (long)known.Width * known.Height <= MaxPixels) return (bytes, known);
         var header = Png.Verify(bytes, path, MaxPixels);
@@ -141,10 +145,19 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         return (bytes, header);
     }
 
-    /// <summary>Decodes an RGB image into <c>[3 x H x W]</c> uint8 (the bytes PIL gives); its image data must have
-    /// passed <see cref="Png.Verify"/> (ImageSharp fills in missing rows without a word).</summary>
-    internal static Tensor DecodeRgb(byte[] bytes, string path)
+    /// <summary>Decodes an image into <c>[3 x H x W]</c> uint8 (the bytes PIL's <c>convert("RGB")</c> gives). A PNG
+    /// whose header <see cref="Png.Inspect"/> gave is decoded by <see cref="Png.ReadRgb(ReadOnlySpan{byte}, string, PngHeader, Span{byte})"/>, which checks its image data
+    /// on the way, where it can (8-bit, not interlaced); any other PNG must have passed <see cref="Png.Verify"/>
+    /// (ImageSharp fills in missing rows without a word).</summary>
+    internal static Tensor DecodeRgb(byte[] bytes, string path, PngHeader? png = null)
     {
+        if (png is { } header && Png.CanReadRgb(header))
+        {
+            var image = empty([3, header.Height, header.Width], ScalarType.Byte);   // [3 x H x W]
+            try { Png.ReadRgb(bytes, path, header, image.bytes); }
+            catch { image.Dispose(); throw; }
+            return image;
+        }
         try
         {
             using var img = Image.Load<Rgb24>(bytes);
@@ -165,9 +178,10 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     {
         if (header.ColorType is 0 or 3 or 4 && !header.Interlaced)
         {
-            var ids = Png.ReadIndices(bytes, path, long.MaxValue, out _);
-            using var t = tensor(ids, [header.Height, header.Width]);
-            return t.to(ScalarType.Int64);
+            var ids = empty([header.Height, header.Width], ScalarType.Int64);   // [H x W]
+            try { Png.ReadIndices(bytes, path, header, MemoryMarshal.Cast<byte, long>(ids.bytes)); }
+            catch { ids.Dispose(); throw; }
+            return ids;
         }
         if (header.ColorType == 3)
             throw new InvalidDataException($"{path}: interlaced palette masks are not supported; re-save it without interlacing.");

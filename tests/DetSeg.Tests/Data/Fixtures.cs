@@ -69,6 +69,60 @@ public static class Fixtures
         return ms.ToArray();
     }
 
+    /// <summary>An 8-bit PNG of colour type <paramref name="colorType"/> whose interleaved samples are
+    /// <paramref name="samples"/> (row-major, <c>channels</c> per pixel), row y filtered with
+    /// <c>rowFilters[y % rowFilters.Length]</c> by the PNG spec's forward filters (section 9.2: none, Sub, Up,
+    /// Average, Paeth); palette images get <paramref name="palette"/> (RGB triples) as their PLTE.</summary>
+    public static byte[] PngFiltered(int width, int height, int colorType, byte[] samples, int[] rowFilters, byte[]? palette = null)
+    {
+        int bpp = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, 6 => 4, _ => throw new ArgumentException("color type") };
+        int n = width * bpp;
+        if (samples.Length != n * height) throw new ArgumentException("samples");
+        int At(int y, int i) => y < 0 || i < 0 ? 0 : samples[y * n + i];
+        var raw = new List<byte>();
+        for (int y = 0; y < height; y++)
+        {
+            int filter = rowFilters[y % rowFilters.Length];
+            raw.Add((byte)filter);
+            for (int i = 0; i < n; i++)
+            {
+                int a = At(y, i - bpp), b = At(y - 1, i), c = At(y - 1, i - bpp);
+                int predictor = filter switch
+                {
+                    0 => 0,
+                    1 => a,
+                    2 => b,
+                    3 => (a + b) / 2,
+                    _ => Paeth(a, b, c),
+                };
+                raw.Add((byte)(samples[y * n + i] - predictor));
+            }
+        }
+        var z = new MemoryStream();
+        using (var zs = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) zs.Write(raw.ToArray());
+        using var ms = new MemoryStream();
+        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; ihdr[9] = (byte)colorType;
+        Chunk(ms, "IHDR", ihdr);
+        if (palette is not null) Chunk(ms, "PLTE", palette);
+        Chunk(ms, "IDAT", z.ToArray());
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    /// <summary>The spec's Paeth predictor, as its pseudo-code writes it.</summary>
+    static int Paeth(int a, int b, int c)
+    {
+        int p = a + b - c;
+        int pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+        if (pa <= pb && pa <= pc) return a;
+        if (pb <= pc) return b;
+        return c;
+    }
+
     /// <summary>A PNG with the given header whose IDAT is <paramref name="scanlines"/> (filter byte + samples per row,
     /// written as given, so a test can make it too short or too long) compressed at <paramref name="level"/>.</summary>
     public static byte[] PngRaw(int width, int height, int bitDepth, int colorType, byte[] scanlines, CompressionLevel level = CompressionLevel.Optimal)

@@ -140,6 +140,97 @@ public class PngTests
         Assert.Equal(0u, Png.Crc32([]));
     }
 
+    [Fact]
+    public void Crc32_FoldedByCarrylessMultiplication_EqualsTheBytewiseLoop()
+    {
+        // The folded path takes 64 bytes and more; lengths around its 16- and 64-byte steps, and a file's worth.
+        var rng = new Random(7);
+        foreach (int n in new[] { 63, 64, 65, 79, 80, 95, 127, 128, 129, 143, 1000, 4096, 65_537, 300_001 })
+        {
+            var data = new byte[n];
+            rng.NextBytes(data);
+            Assert.Equal(Fixtures.Crc32(data), Png.Crc32(data));
+        }
+    }
+
+    public static TheoryData<int, int, int> FilteredImages => new()
+    {
+        // colour type, width, height: 3-byte pixels stop the vector steps one pixel early, so odd and tiny widths.
+        { 2, 1, 5 }, { 2, 2, 5 }, { 2, 17, 11 }, { 2, 64, 33 }, { 6, 1, 5 }, { 6, 13, 9 }, { 6, 31, 17 }, { 0, 19, 7 }, { 4, 11, 6 }, { 3, 15, 6 },
+    };
+
+    [Theory]
+    [MemberData(nameof(FilteredImages))]
+    public void ReadRgb_UndoesEveryFilter_ForEveryColourType(int colorType, int width, int height)
+    {
+        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
+        var rng = new Random(colorType * 1000 + width);
+        var samples = new byte[width * height * channels];
+        // Most samples from five evenly spaced levels, so Paeth's distances tie often and its order decides.
+        for (int i = 0; i < samples.Length; i++) samples[i] = (byte)(rng.Next(4) == 0 ? rng.Next(256) : 60 + 20 * rng.Next(5));
+        byte[]? palette = null;
+        if (colorType == 3)
+        {
+            palette = new byte[3 * 256];
+            rng.NextBytes(palette);
+        }
+        var png = Fixtures.PngFiltered(width, height, colorType, samples, [0, 1, 2, 3, 4, 4, 3, 1, 2], palette);
+
+        var header = Png.Inspect(png, "f.png", long.MaxValue);
+        Assert.True(Png.CanReadRgb(header));
+        var rgb = Png.ReadRgb(png, "f.png", header);
+        int plane = width * height;
+        for (int p = 0; p < plane; p++)
+            for (int k = 0; k < 3; k++)
+            {
+                byte expected = colorType switch
+                {
+                    2 or 6 => samples[p * channels + k],
+                    0 => samples[p],
+                    4 => samples[2 * p],
+                    _ => palette![3 * samples[p] + k],
+                };
+                Assert.True(expected == rgb[k * plane + p], $"pixel {p % width},{p / width} channel {k}: {rgb[k * plane + p]}, expected {expected}");
+            }
+        // ImageSharp, an independent decoder, agrees.
+        using var img = Image.Load<Rgb24>(png);
+        var hwc = new byte[3 * plane];
+        img.CopyPixelDataTo(hwc);
+        Assert.Equal(hwc, Enumerable.Range(0, plane).SelectMany(p => new[] { rgb[p], rgb[plane + p], rgb[2 * plane + p] }).ToArray());
+    }
+
+    [Fact]
+    public void PaletteIndexPastThePalette_IsRefused()
+    {
+        // Four colours, and index 9 in the image: decoders differ (black, or an error); it is corruption.
+        var samples = new byte[] { 0, 1, 2, 3, 9, 0 };
+        var png = Fixtures.PngFiltered(3, 2, 3, samples, [0], palette: new byte[3 * 4]);
+        var e = Assert.Throws<InvalidDataException>(() => Png.ReadRgb(png, "pal.png", Png.Inspect(png, "pal.png", long.MaxValue)));
+        Assert.Contains("pal.png", e.Message);
+        Assert.Contains("palette index 9", e.Message);
+    }
+
+    [Fact]
+    public void ImageFiles_RefuseAPngWithRowsMissing()
+    {
+        // An image read for prediction or from a user's folder gets the same check as Penn-Fudan's.
+        string dir = Directory.CreateTempSubdirectory("detseg-png").FullName;
+        try
+        {
+            var rows = Enumerable.Range(0, 3).SelectMany(y => new[] { (byte)0 }.Concat(Enumerable.Range(0, 8 * 3).Select(i => (byte)(i * 7 + y)))).ToArray();
+            string path = Path.Combine(dir, "short.png");
+            File.WriteAllBytes(path, Fixtures.PngRaw(8, 6, 8, 2, rows));
+            var e = Assert.Throws<InvalidDataException>(() => DetSeg.Data.Formats.ImageFiles.ReadRgb(path));
+            Assert.Contains("short.png", e.Message);
+            Assert.Contains("inflates to 75 of the 150 bytes", e.Message);
+            // The interlaced and 16-bit images ImageSharp decodes are checked before it does.
+            File.WriteAllBytes(path, Fixtures.PngRaw(8, 6, 16, 2, rows));
+            e = Assert.Throws<InvalidDataException>(() => DetSeg.Data.Formats.ImageFiles.ReadRgb(path));
+            Assert.Contains("inflates to 75 of the 294 bytes", e.Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     [SkippableFact]
     public void RealData_EveryPennFudanPng_PassesVerify()
     {
@@ -148,5 +239,27 @@ public class PngTests
         var files = Directory.GetFiles(Path.Combine(data!, "PennFudanPed"), "*.png", SearchOption.AllDirectories);
         Assert.Equal(340, files.Length);
         foreach (var f in files) Png.Verify(File.ReadAllBytes(f), f, PennFudan.DefaultMaxPixels);
+    }
+
+    [SkippableFact]
+    public void RealData_EveryPennFudanImage_DecodesAsImageSharpDecodesIt()
+    {
+        string? data = TestPaths.SharedData;
+        Skip.If(data is null || !Directory.Exists(Path.Combine(data, "PennFudanPed")), "no real data");
+        var files = Directory.GetFiles(Path.Combine(data!, "PennFudanPed", "PNGImages"), "*.png");
+        Assert.Equal(170, files.Length);
+        foreach (var f in files)
+        {
+            var bytes = File.ReadAllBytes(f);
+            var header = Png.Inspect(bytes, f, PennFudan.DefaultMaxPixels);
+            var rgb = Png.ReadRgb(bytes, f, header);
+            using var img = Image.Load<Rgb24>(bytes);
+            var hwc = new byte[rgb.Length];
+            img.CopyPixelDataTo(hwc);
+            int plane = header.Width * header.Height;
+            for (int p = 0; p < plane; p++)
+                if (hwc[3 * p] != rgb[p] || hwc[3 * p + 1] != rgb[plane + p] || hwc[3 * p + 2] != rgb[2 * plane + p])
+                    Assert.Fail($"{Path.GetFileName(f)}: pixel {p % header.Width},{p / header.Width} differs from ImageSharp's");
+        }
     }
 }

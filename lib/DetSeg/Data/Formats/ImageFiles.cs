@@ -13,14 +13,22 @@ public static class ImageFiles
     /// <summary>True when the file name has an image extension.</summary>
     public static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
-    /// <summary>Reads any ImageSharp format as RGB [3 x H x W] uint8.</summary>
+    /// <summary>Reads any ImageSharp format as RGB [3 x H x W] uint8. PNGs are checked first (chunk CRCs, then the
+    /// image data inflated to its end), so a truncated or corrupted PNG is refused rather than decoded with rows
+    /// filled in; images over <paramref name="maxPixels"/> are refused before decoding.</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    /// <exception cref="InvalidDataException">Not a readable image.</exception>
-    public static Tensor ReadRgb(string path)
+    /// <exception cref="InvalidDataException">Not a readable image, or a corrupt or oversized PNG; the message names the file.</exception>
+    public static Tensor ReadRgb(string path, long maxPixels = PennFudan.DefaultMaxPixels)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Image not found: {path}", path);
-        return PennFudan.DecodeRgb(File.ReadAllBytes(path), path);
+        var bytes = File.ReadAllBytes(path);
+        if (!bytes.AsSpan().StartsWith(PngSignature)) return PennFudan.DecodeRgb(bytes, path);
+        var header = Png.Inspect(bytes, path, maxPixels);
+        if (!Png.CanReadRgb(header)) Png.CheckImageData(bytes, path, header);
+        return PennFudan.DecodeRgb(bytes, path, header);
     }
+
+    static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>Writes [3 x H x W] uint8 (or float in [0, 1]) as an RGB PNG, atomically.</summary>
     public static void WritePng(string path, Tensor image)
