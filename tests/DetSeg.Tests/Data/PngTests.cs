@@ -174,8 +174,14 @@ public class PngTests
             palette = new byte[3 * 256];
             rng.NextBytes(palette);
         }
-        var png = Fixtures.PngFiltered(width, height, colorType, samples, [0, 1, 2, 3, 4, 4, 3, 1, 2], palette);
+        // Every filter after every other, and runs of Paeth rows (decoded two at a time), odd and even.
+        foreach (int[] filters in new[] { new[] { 0, 1, 2, 3, 4, 4, 3, 1, 2 }, [4, 4, 4, 4, 4, 2, 4, 4, 1] })
+            CheckRgb(Fixtures.PngFiltered(width, height, colorType, samples, filters, palette), colorType, width, height, samples, palette);
+    }
 
+    static void CheckRgb(byte[] png, int colorType, int width, int height, byte[] samples, byte[]? palette)
+    {
+        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
         var header = Png.Inspect(png, "f.png", long.MaxValue);
         Assert.True(Png.CanReadRgb(header));
         var rgb = Png.ReadRgb(png, "f.png", header);
