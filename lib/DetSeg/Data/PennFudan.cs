@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using System.IO.Compression;
+using System.Runtime.InteropServices;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using TorchSharp;
@@ -153,7 +153,8 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     {
         if (png is { } header && Png.CanReadRgb(header))
         {
-            var image = empty([3, header.Height, header.Width], ScalarType.Byte);   // [3 x H x W]
+            // Decoded in host memory, the tensor's own: the dataset moves it to its device.
+            var image = empty([3, header.Height, header.Width], ScalarType.Byte, device: CPU);   // [3 x H x W]
             try { Png.ReadRgb(bytes, path, header, image.bytes); }
             catch { image.Dispose(); throw; }
             return image;
@@ -178,7 +179,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>
     {
         if (header.ColorType is 0 or 3 or 4 && !header.Interlaced)
         {
-            var ids = empty([header.Height, header.Width], ScalarType.Int64);   // [H x W]
+            var ids = empty([header.Height, header.Width], ScalarType.Int64, device: CPU);   // [H x W]
             try { Png.ReadIndices(bytes, path, header, MemoryMarshal.Cast<byte, long>(ids.bytes)); }
             catch { ids.Dispose(); throw; }
             return ids;
