@@ -35,17 +35,24 @@ public static class Fixtures
         s.Write(len);
     }
 
-    /// <summary>A valid PNG (gray: colorType 0, palette: 3, 8-bit) whose stored samples are <paramref name="values"/> (row-major),
-    /// rows filtered with <paramref name="filter"/> (0 none, 1 sub, 2 up) to exercise the decoder.</summary>
-    public static byte[] Png8(int width, int height, byte[] values, int colorType, int filter = 0, byte[][]? palette = null)
+    /// <summary>A stream holding the PNG signature and an IHDR chunk (no compression method, filter or interlace flags).</summary>
+    static MemoryStream StartPng(int width, int height, int bitDepth, int colorType)
     {
-        using var ms = new MemoryStream();
+        var ms = new MemoryStream();
         ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
         BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8; ihdr[9] = (byte)colorType;
+        ihdr[8] = (byte)bitDepth; ihdr[9] = (byte)colorType;
         Chunk(ms, "IHDR", ihdr);
+        return ms;
+    }
+
+    /// <summary>A valid PNG (gray: colorType 0, palette: 3, 8-bit) whose stored samples are <paramref name="values"/> (row-major),
+    /// rows filtered with <paramref name="filter"/> (0 none, 1 sub, 2 up) to exercise the decoder.</summary>
+    public static byte[] Png8(int width, int height, byte[] values, int colorType, int filter = 0, byte[][]? palette = null)
+    {
+        using var ms = StartPng(width, height, 8, colorType);
         if (colorType == 3)
         {
             palette ??= Enumerable.Range(0, 256).Select(i => new[] { (byte)(37 * i), (byte)(255 - i), (byte)(91 * i) }).ToArray();
@@ -100,13 +107,7 @@ public static class Fixtures
         }
         var z = new MemoryStream();
         using (var zs = new ZLibStream(z, CompressionLevel.Optimal, leaveOpen: true)) zs.Write(raw.ToArray());
-        using var ms = new MemoryStream();
-        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = 8; ihdr[9] = (byte)colorType;
-        Chunk(ms, "IHDR", ihdr);
+        using var ms = StartPng(width, height, 8, colorType);
         if (palette is not null) Chunk(ms, "PLTE", palette);
         Chunk(ms, "IDAT", z.ToArray());
         Chunk(ms, "IEND", []);
@@ -135,13 +136,7 @@ public static class Fixtures
     /// <summary>A PNG with the given header and <paramref name="idat"/> as its one IDAT chunk, every CRC valid.</summary>
     public static byte[] PngWithIdat(int width, int height, int bitDepth, int colorType, byte[] idat)
     {
-        using var ms = new MemoryStream();
-        ms.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
-        var ihdr = new byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
-        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
-        ihdr[8] = (byte)bitDepth; ihdr[9] = (byte)colorType;
-        Chunk(ms, "IHDR", ihdr);
+        using var ms = StartPng(width, height, bitDepth, colorType);
         Chunk(ms, "IDAT", idat);
         Chunk(ms, "IEND", []);
         return ms.ToArray();
