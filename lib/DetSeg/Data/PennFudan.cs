@@ -123,9 +123,9 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             throw new InvalidDataException($"{name}: image {imageFile} is {image.Width} x {image.Height} but mask {maskFile} is {mask.Width} x {mask.Height} (width x height).");
     }
 
-    // Files whose image data passed Png.Verify in this process, by path, length and write time: an epoch re-reads
-    // every image, and the full check (CRCs, a second inflate) would cost about half a decode each time.
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), PngHeader> Verified = new();
+    // Files ImageSharp decodes (16-bit, interlaced) whose image data passed Png.CheckImageData in this process, by
+    // path, length and write time: an epoch re-reads every image, and a second inflate would cost about half a decode.
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Path, long Length, DateTime Written), bool> Verified = new();
 
     /// <summary>Reads a PNG and checks its structure and CRCs; with <paramref name="verifyImageData"/>, its image data
     /// too (once per file version and process) where ImageSharp will decode it, as ImageSharp does not notice
@@ -139,10 +139,10 @@ public sealed class PennFudan : IDataset<PennFudanItem>
         var inspected = Png.Inspect(bytes, path, MaxPixels);
         if (Png.CanReadRgb(inspected)) return (bytes, inspected);
         var key = (path, (long)bytes.Length, info.LastWriteTimeUtc);
-        if (Verified.TryGetValue(key, out var known) && (long)known.Width * known.Height <= MaxPixels) return (bytes, known);
-        var header = Png.Verify(bytes, path, MaxPixels);
-        Verified[key] = header;
-        return (bytes, header);
+        if (Verified.ContainsKey(key)) return (bytes, inspected);
+        Png.CheckImageData(bytes, path, inspected);
+        Verified[key] = true;
+        return (bytes, inspected);
     }
 
     /// <summary>Decodes an image into <c>[3 x H x W]</c> uint8 (the bytes PIL's <c>convert("RGB")</c> gives). A PNG

@@ -28,7 +28,10 @@ public readonly record struct PngHeader(int Width, int Height, int BitDepth, int
 /// </summary>
 public static class Png
 {
-    static readonly byte[] Signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+    static ReadOnlySpan<byte> Signature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>True when <paramref name="bytes"/> start with the PNG signature (whatever follows).</summary>
+    public static bool IsPng(ReadOnlySpan<byte> bytes) => bytes.StartsWith(Signature);
 
     /// <summary>Checks the chunk structure of <paramref name="bytes"/> and returns its header.</summary>
     /// <param name="bytes">The whole file.</param>
@@ -311,12 +314,13 @@ public static class Png
         if (expected > Array.MaxLength)
             throw new InvalidDataException($"{path}: {header.Width} x {header.Height} image data ({expected} bytes) is too large to decode.");
         // The IDAT chunks' data, concatenated: one zlib stream.
+        var chunks = new List<(int At, int Length)>();
         int total = 0;
         for (int pos = 8; ;)
         {
             int length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes[pos..]);
             var type = bytes.Slice(pos + 4, 4);
-            if (type.SequenceEqual("IDAT"u8)) total += length;
+            if (type.SequenceEqual("IDAT"u8)) { chunks.Add((pos + 8, length)); total += length; }
             if (type.SequenceEqual("IEND"u8)) break;
             pos += 12 + length;
         }
@@ -329,14 +333,8 @@ public static class Png
         bool more;
         try
         {
-            for (int pos = 8, at = 0; ;)
-            {
-                int length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes[pos..]);
-                var type = bytes.Slice(pos + 4, 4);
-                if (type.SequenceEqual("IDAT"u8)) { bytes.Slice(pos + 8, length).CopyTo(stream.AsSpan(at)); at += length; }
-                if (type.SequenceEqual("IEND"u8)) break;
-                pos += 12 + length;
-            }
+            int filled = 0;
+            foreach (var (at, length) in chunks) { bytes.Slice(at, length).CopyTo(stream.AsSpan(filled)); filled += length; }
             using var idat = new MemoryStream(stream, 0, total, writable: false);
             using var z = new ZLibStream(idat, CompressionMode.Decompress);
             try

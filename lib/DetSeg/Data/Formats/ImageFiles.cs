@@ -22,13 +22,11 @@ public static class ImageFiles
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Image not found: {path}", path);
         var bytes = File.ReadAllBytes(path);
-        if (!bytes.AsSpan().StartsWith(PngSignature)) return PennFudan.DecodeRgb(bytes, path);
+        if (!Png.IsPng(bytes)) return PennFudan.DecodeRgb(bytes, path);
         var header = Png.Inspect(bytes, path, maxPixels);
         if (!Png.CanReadRgb(header)) Png.CheckImageData(bytes, path, header);
         return PennFudan.DecodeRgb(bytes, path, header);
     }
-
-    static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>Writes [3 x H x W] uint8 (or float in [0, 1]) as an RGB PNG, atomically.</summary>
     public static void WritePng(string path, Tensor image)
