@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
@@ -60,17 +61,79 @@ public sealed class MCDetection : IDataset<Tensor[]>, IBatchedDataset, IDatasetW
     /// </summary>
     internal static (Tensor Boxes, Tensor Labels) BoxesOfDraws(Tensor masks, MNISTClutter.DigitDraw[][] draws, int maxObjectsPerClass, int maxObjects, bool seedCompat)
     {
-        long B = masks.shape[0], H = masks.shape[1], W = masks.shape[2];
-        int K = maxObjects;
+        var candidates = Candidates(masks, draws, maxObjects);
+        return masks.device.type == DeviceType.CPU && masks.is_contiguous()
+            ? BoxesOnHost(masks, candidates, maxObjectsPerClass, maxObjects, seedCompat)
+            : BoxesWithTensors(masks, candidates, maxObjectsPerClass, maxObjects, seedCompat);
+    }
+
+    /// <summary>Per image, the distinct drawn ids ascending (the seed's <c>unique()</c>), padded with -2 (never a
+    /// mask value: ids ≥ 0, background -1) to <c>[B·K]</c>.</summary>
+    static long[] Candidates(Tensor masks, MNISTClutter.DigitDraw[][] draws, int K)
+    {
+        long B = masks.shape[0];
         if (draws.Length != B) throw new ArgumentException($"{draws.Length} draw lists for {B} masks.", nameof(draws));
         var candidates = new long[B * K];
-        Array.Fill(candidates, -2L);                                         // never a mask value: ids ≥ 0, background -1
+        Array.Fill(candidates, -2L);
         for (int b = 0; b < B; b++)
         {
-            var ids = draws[b].Select(d => d.Id).Distinct().Order().ToArray();   // the seed's unique(): ascending ids
-            if (ids.Length > K) throw new ArgumentException($"Image {b} holds {ids.Length} objects, more than maxObjects = {K}.", nameof(maxObjects));
+            var ids = draws[b].Select(d => d.Id).Distinct().Order().ToArray();
+            if (ids.Length > K) throw new ArgumentException($"Image {b} holds {ids.Length} objects, more than maxObjects = {K}.", "maxObjects");
             ids.CopyTo(candidates, b * K);
         }
+        return candidates;
+    }
+
+    /// <summary><see cref="BoxesWithTensors"/> for host masks, in one pass over each mask: the same float32
+    /// arithmetic on the extents (sums of small integers, halves, one division by the side).</summary>
+    static (Tensor Boxes, Tensor Labels) BoxesOnHost(Tensor masks, long[] candidates, int maxObjectsPerClass, int K, bool seedCompat)
+    {
+        int B = (int)masks.shape[0], H = (int)masks.shape[1], W = (int)masks.shape[2];
+        var cpu = new Device(DeviceType.CPU);
+        using var scope = NewDisposeScope();
+        var boxes = zeros([B, K, 4], ScalarType.Float32, cpu);                 // [B x K x 4]
+        var labels = full([B, K], MinusOneL, ScalarType.Int64, cpu);            // [B x K]
+        var box = MemoryMarshal.Cast<byte, float>(boxes.bytes);
+        var label = MemoryMarshal.Cast<byte, long>(labels.bytes);
+        ReadOnlySpan<long> all = MemoryMarshal.Cast<byte, long>(masks.bytes);
+        Span<int> xMin = stackalloc int[K], xMax = stackalloc int[K], yMin = stackalloc int[K], yMax = stackalloc int[K];
+        for (int b = 0; b < B; b++)
+        {
+            var ids = candidates.AsSpan(b * K, K);
+            xMin.Fill(int.MaxValue); yMin.Fill(int.MaxValue); xMax.Fill(-1); yMax.Fill(-1);
+            var mask = all.Slice(b * H * W, H * W);
+            for (int y = 0, at = 0; y < H; y++)
+                for (int x = 0; x < W; x++, at++)
+                {
+                    long v = mask[at];
+                    if (v < 0) continue;
+                    int k = ids.IndexOf(v);
+                    if (k < 0) continue;
+                    if (x < xMin[k]) xMin[k] = x;
+                    if (x > xMax[k]) xMax[k] = x;
+                    if (y < yMin[k]) yMin[k] = y;
+                    if (y > yMax[k]) yMax[k] = y;
+                }
+            int n = 0;                                                           // visible ids ascending, then padding
+            for (int k = 0; k < K; k++)
+            {
+                if (xMax[k] < 0) continue;
+                float x0 = xMin[k], x1 = xMax[k], y0 = yMin[k], y1 = yMax[k];
+                var o = box.Slice((b * K + n) * 4, 4);
+                if (seedCompat) { o[0] = (x0 + (x1 - x0) / 2) / W; o[1] = (y0 + (y1 - y0) / 2) / H; o[2] = (x1 - x0) / W; o[3] = (y1 - y0) / H; }
+                else { o[0] = (x0 + x1 + 1) / 2 / W; o[1] = (y0 + y1 + 1) / 2 / H; o[2] = (x1 - x0 + 1) / W; o[3] = (y1 - y0 + 1) / H; }
+                label[b * K + n] = ids[k] / maxObjectsPerClass;
+                n++;
+            }
+        }
+        return (boxes.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The boxes of the drawn ids as tensor ops on the masks' device (GPUs).</summary>
+    internal static (Tensor Boxes, Tensor Labels) BoxesWithTensors(Tensor masks, long[] candidates, int maxObjectsPerClass, int maxObjects, bool seedCompat)
+    {
+        long B = masks.shape[0], H = masks.shape[1], W = masks.shape[2];
+        int K = maxObjects;
         // Scalars held for the calls: an implicit C# number -> Scalar temporary can be finalized while the native op
         // still reads it when another thread triggers a GC (this runs on DataLoader workers).
         using Scalar big = long.MaxValue, minusOne = -1L, zero = 0f, perClass = (long)maxObjectsPerClass;

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static DetSeg.Runtime.Scalars;
 using static TorchSharp.torch;
@@ -17,8 +18,8 @@ namespace DetSeg.Data;
 /// order, the number of digits, then per digit its MNIST index, angle ∈ [-30, 30), translation ∈ [-pad, pad)²,
 /// scale 0.75 + 0.5u, shear ∈ [-20, 20) and, after warping, its colour. libtorch's generator is the same in
 /// PyTorch and TorchSharp, so the same digits land in the same places (baseline.json facts mc_*).
-/// Only these scalar draws happen on the host; the warping (torchvision's affine grid + nearest grid
-/// sampling, same matrix convention) and compositing run for a whole batch at once on <see cref="Device"/>, each
+/// The warping (torchvision's affine grid + nearest grid sampling, same matrix convention) and compositing run on
+/// <see cref="Device"/>: as a batch of tensor ops on a GPU, pixel by pixel into the output tensors on the CPU, each
 /// digit sampled only over the window of the canvas it can reach (<see cref="DigitWindow"/>), which gives the same
 /// pixels as warping the whole canvas.</para>
 /// </remarks>
@@ -27,6 +28,7 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
     readonly Lock deviceLock = new();
     Tensor? digitsOnDevice;
     (Tensor X, Tensor Y)? baseGrid;
+    float[]? hostLine;
 
     /// <summary>Creates the dataset over the MNIST test split.</summary>
     /// <param name="instance">Instance masks (ids) when true, semantic masks (labels) when false.</param>
@@ -142,24 +144,90 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
     internal (Tensor Image, Tensor Mask, DigitDraw[][] Draws) Render(IReadOnlyList<int> indices)
     {
         if (indices.Count == 0) throw new ArgumentException("No indices to render.", nameof(indices));
-        // On the CPU a whole batch's per-digit canvases (~23 MB for 64 images) fall out of cache and every pass
-        // becomes memory-bound; rendering a few images at a time keeps the per-image cost of a single item.
-        if (Device.type == DeviceType.CPU && indices.Count > CpuChunk)
-        {
-            using var scope = NewDisposeScope();
-            var parts = indices.Chunk(CpuChunk).Select(c => RenderChunk(c)).ToList();
-            var image = cat(parts.Select(p => p.Image).ToList(), 0);
-            var mask = cat(parts.Select(p => p.Mask).ToList(), 0);
-            return (image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), parts.SelectMany(p => p.Draws).ToArray());
-        }
-        return RenderChunk(indices);
+        return Device.type == DeviceType.CPU ? RenderOnHost(indices) : RenderWithTensors(indices);
     }
 
-    /// <summary>Images rendered together on the CPU (see <see cref="Render"/>).</summary>
-    internal const int CpuChunk = 4;
-
-    (Tensor Image, Tensor Mask, DigitDraw[][] Draws) RenderChunk(IReadOnlyList<int> indices)
+    /// <summary>
+    /// The CPU renderer: the same sampling as <see cref="RenderWithTensors"/>, pixel by pixel in the window of each
+    /// digit, written straight into the output tensors. On the CPU the ~40 small tensor ops of a batched render
+    /// cost more than the arithmetic they do.
+    /// </summary>
+    /// <remarks>Each step rounds as libtorch does in the tensor path, in float32 in the same order: theta / (S/2),
+    /// grid = (x·t0 + y·t1) + t2, then grid_sample's unnormalisation <c>(g + 1)·(S/2) - 0.5</c> and round half to
+    /// even. Tests hold both renderers to warping the whole canvas with libtorch's <c>grid_sample</c>.</remarks>
+    internal (Tensor Image, Tensor Mask, DigitDraw[][] Draws) RenderOnHost(IReadOnlyList<int> indices)
     {
+        var draws = indices.Select(Layout).ToArray();
+        int B = indices.Count, S = ImageSize, pad = Pad, plane = S * S;
+        var line = HostLine();
+        var cpu = new torch.Device(DeviceType.CPU);
+        using var scope = NewDisposeScope();
+        var image = empty([B, 3, S, S], ScalarType.Float32, cpu);                     // [B x 3 x S x S]
+        var mask = empty([B, S, S], ScalarType.Int64, cpu);                            // [B x S x S]
+        var pixels = MemoryMarshal.Cast<byte, float>(image.bytes);
+        var ids = MemoryMarshal.Cast<byte, long>(mask.bytes);
+        pixels.Clear();
+        ids.Fill(-1);
+        ReadOnlySpan<byte> mnist = Mnist.Images.bytes;                                 // [N x 28 x 28] uint8, host memory
+        float half = 0.5f * S, unnormalize = S / 2f;
+        Span<float> theta = stackalloc float[6];
+        for (int b = 0; b < B; b++)
+            foreach (var d in draws[b])
+            {
+                var m = InverseAffineMatrix(d.Angle, d.TranslateX, d.TranslateY, d.Scale, d.Shear);
+                for (int j = 0; j < 6; j++) theta[j] = (float)m[j];
+                float xa = theta[0] / half, ya = theta[1] / half, ta = theta[2] / half;   // grid x = x·xa + y·ya + ta
+                float xb = theta[3] / half, yb = theta[4] / half, tb = theta[5] / half;   // grid y = x·xb + y·yb + tb
+                var (x0, y0, x1, y1) = DigitWindow(theta, S, pad);
+                var digit = mnist.Slice(d.MnistIndex * 784, 784);
+                long id = Instance ? d.Id : d.Label;
+                float red = d.Color[0], green = d.Color[1], blue = d.Color[2];
+                int imageAt = b * 3 * plane, maskAt = b * plane;
+                for (int i = y0; i <= y1; i++)
+                {
+                    float y = line[i], yA = y * ya, yB = y * yb;
+                    for (int j = x0; j <= x1; j++)
+                    {
+                        float x = line[j];
+                        float gx = x * xa + yA + ta, gy = x * xb + yB + tb;
+                        // nearest input pixel of the padded digit; the padding (and everything off the canvas) is 0
+                        int u = (int)MathF.Round((gx + 1f) * unnormalize - 0.5f) - pad;
+                        int v = (int)MathF.Round((gy + 1f) * unnormalize - 0.5f) - pad;
+                        // intensity p / 255f > 0.5f exactly when p ≥ 128
+                        if ((uint)u >= 28 || (uint)v >= 28 || digit[v * 28 + u] < 128) continue;
+                        int at = i * S + j;
+                        pixels[imageAt + at] = red;
+                        pixels[imageAt + plane + at] = green;
+                        pixels[imageAt + 2 * plane + at] = blue;
+                        ids[maskAt + at] = id;
+                    }
+                }
+            }
+        return (image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), draws);
+    }
+
+    float[] HostLine()
+    {
+        lock (deviceLock)
+        {
+            if (hostLine is null)
+            {
+                int S = ImageSize;
+                // the same values as the tensor path's base grid (see DeviceTensors)
+                using var xs = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, new torch.Device(DeviceType.CPU));
+                hostLine = xs.data<float>().ToArray();
+            }
+            return hostLine;
+        }
+    }
+
+    /// <summary>
+    /// The batched tensor renderer, for GPUs: the scalar draws on the host, warping (torchvision's affine grid +
+    /// nearest grid sampling) and compositing as one set of tensor ops on <see cref="Device"/>.
+    /// </summary>
+    internal (Tensor Image, Tensor Mask, DigitDraw[][] Draws) RenderWithTensors(IReadOnlyList<int> indices)
+    {
+        if (indices.Count == 0) throw new ArgumentException("No indices to render.", nameof(indices));
         var draws = indices.Select(Layout).ToArray();
         int B = indices.Count, S = ImageSize, K = draws.Max(d => d.Length), D = draws.Sum(d => d.Length);
         using var scope = NewDisposeScope();

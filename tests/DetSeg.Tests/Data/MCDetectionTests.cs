@@ -105,6 +105,15 @@ public class MCDetectionTests
         var (boxes, labels) = MCDetection.MaskToBoundingBoxes(masks, clutter.MaxNumDigits, clutter.MaxNumDigits);
         Assert.Equal(labels.data<long>().ToArray(), batch[2].data<long>().ToArray());
         Assert.Equal(boxes.data<float>().ToArray(), batch[1].data<float>().ToArray());
+        // the tensor path (GPUs), run here on the CPU, and both in the seed's convention
+        var draws = indices.Select(clutter.Layout).ToArray();
+        var candidates = draws.SelectMany(d => d.Select(x => x.Id).Distinct().Order().Concat(Enumerable.Repeat(-2L, 6)).Take(6)).ToArray();
+        var (tBoxes, tLabels) = MCDetection.BoxesWithTensors(masks, candidates, 6, 6, seedCompat: false);
+        Assert.Equal(boxes.data<float>().ToArray(), tBoxes.data<float>().ToArray());
+        Assert.Equal(labels.data<long>().ToArray(), tLabels.data<long>().ToArray());
+        var (seedBoxes, _) = MCDetection.MaskToBoundingBoxes(masks, 6, 6, seedCompat: true);
+        Assert.Equal(seedBoxes.data<float>().ToArray(), new MCDetection(clutter, seedCompat: true).GetBatch(indices)[1].data<float>().ToArray());
+        Assert.Equal(seedBoxes.data<float>().ToArray(), MCDetection.BoxesWithTensors(masks, candidates, 6, 6, seedCompat: true).Boxes.data<float>().ToArray());
         // The case that matters occurred: some image shows fewer digits than were drawn on it.
         var shown = (batch[2] >= 0).sum(1).data<long>().ToArray();
         Assert.Contains(indices, i => shown[i] < clutter.Layout(i).Length);

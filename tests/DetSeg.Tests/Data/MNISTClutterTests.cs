@@ -112,7 +112,7 @@ public class MNISTClutterTests
         Assert.True(batch[1][1].equal(a[1]).all().item<bool>());
         var c = ds[11];
         Assert.True(batch[1][2].equal(c[1]).all().item<bool>());
-        // more images than one CPU render chunk: still the same images, in order
+        // more images than one chunk of the tensor renderer: still the same images, in order
         var big = ds.GetBatch(Enumerable.Range(0, 9).ToArray());
         Assert.Equal(9, big[1].shape[0]);
         Assert.True(big[1][5].equal(a[1]).all().item<bool>() && big[0][5].equal(a[0]).all().item<bool>());
@@ -174,23 +174,45 @@ public class MNISTClutterTests
     }
 
     [Theory]
-    [InlineData(128, 10, 0)]
-    [InlineData(128, 6, 5000)]
-    [InlineData(61, 4, 0)]
-    [InlineData(31, 3, 0)]
-    public void Render_EqualsWarpingTheWholeCanvasPerDigit(int size, int maxDigits, int first)
+    [InlineData(128, 10, 0, true)]
+    [InlineData(128, 6, 5000, true)]
+    [InlineData(61, 4, 0, true)]
+    [InlineData(31, 3, 0, true)]
+    [InlineData(100, 10, 300, true)]
+    [InlineData(128, 10, 0, false)]
+    [InlineData(61, 4, 0, false)]
+    [InlineData(100, 10, 300, false)]
+    public void Render_EqualsWarpingTheWholeCanvasPerDigit(int size, int maxDigits, int first, bool host)
     {
         // digits inked up to their borders (real ones have blank margins that would hide a window one pixel short)
         using var mnist = new MNIST(Fixtures.MnistFolder(20, edgeToEdge: true), download: false);
         var ds = new MNISTClutter(imageSize: size, maxNumDigits: maxDigits, mnist: mnist, device: Cpu, numImages: first + 64);
         var indices = Enumerable.Range(first, 64).ToArray();
-        var batch = ds.GetBatch(indices);
+        // the CPU renderer (GetBatch on a CPU dataset) and the tensor one (GPUs; run here on the CPU)
+        var (images, masks, _) = host ? ds.RenderOnHost(indices) : ds.RenderWithTensors(indices);
+        if (host)
+        {
+            var batch = ds.GetBatch(indices);
+            Assert.True(batch[1].equal(masks).all().item<bool>() && batch[0].equal(images).all().item<bool>());
+        }
         for (int n = 0; n < indices.Length; n++)
         {
             var (image, mask) = PaintLikeTheSeed(ds, indices[n]);
-            Assert.True(mask.equal(batch[1][n]).all().item<bool>(), $"mask of image {indices[n]} differs in {mask.ne(batch[1][n]).sum().item<long>()} pixels");
-            Assert.True(image.equal(batch[0][n]).all().item<bool>(), $"image {indices[n]} differs");
+            Assert.True(mask.equal(masks[n]).all().item<bool>(), $"mask of image {indices[n]} differs in {mask.ne(masks[n]).sum().item<long>()} pixels");
+            Assert.True(image.equal(images[n]).all().item<bool>(), $"image {indices[n]} differs");
         }
+    }
+
+    [Fact]
+    public void SemanticMasks_FromBothRenderers_AreTheLabels()
+    {
+        using var mnist = new MNIST(Fixtures.MnistFolder(20, edgeToEdge: true), download: false);
+        var ds = new MNISTClutter(instance: false, imageSize: 64, maxNumDigits: 5, mnist: mnist, device: Cpu);
+        var indices = Enumerable.Range(0, 20).ToArray();
+        var host = ds.RenderOnHost(indices);
+        var tensors = ds.RenderWithTensors(indices);
+        Assert.True(host.Mask.equal(tensors.Mask).all().item<bool>() && host.Image.equal(tensors.Image).all().item<bool>());
+        Assert.True(host.Mask.max().item<long>() <= 9);
     }
 
     [Fact]
