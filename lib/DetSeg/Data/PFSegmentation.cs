@@ -58,8 +58,23 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
     /// <summary>The image name of item <paramref name="index"/> (through any subset).</summary>
     public string Name(int index)
     {
+        DatasetExtensions.CheckIndex(index, Count, "PFSegmentation");
+        if (Source(index) is (PennFudan pennFudan, int at)) return pennFudan.FileNames[at];
         using var item = Dataset[index];
         return item.Name;
+    }
+
+    /// <summary>The dataset under any subsets of <see cref="Dataset"/>, and which of its items is item
+    /// <paramref name="index"/> (item i of a subset is its dataset's item <c>Indices[i]</c>).</summary>
+    (object Dataset, int Index) Source(int index)
+    {
+        object source = Dataset;
+        while (source is Subset<PennFudanItem> subset)
+        {
+            index = subset.Indices[index];
+            source = subset.Dataset;
+        }
+        return (source, index);
     }
 
     /// <inheritdoc/>
@@ -67,14 +82,14 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
     {
         get
         {
-            using var item = Dataset[index];
+            DatasetExtensions.CheckIndex(index, Count, "PFSegmentation");
             using var scope = NewDisposeScope();
-            long width = item.Image.shape[^1];
             // Resize first (PIL's nearest, as the seed's square_image), augment the smaller image, then pad: the
             // colour jitter and the flip commute with a nearest resize, and the blur's σ is scaled by the resize
             // factor so it blurs the same in image terms. Same result as the seed's order, ~4x less work.
-            var image = ResizeLonger(item.Image.to(Device), ImageSize).to(ScalarType.Float32).div_(Max8Bit);  // [3 x h x w] in [0, 1]
-            var mask = ResizeLonger(item.Mask.to(Device), ImageSize);                                        // [h x w] ids
+            using var item = ReadResized(index, out int width);
+            var image = item.Image.to(Device).to(ScalarType.Float32).div_(Max8Bit);   // [3 x h x w] in [0, 1]
+            var mask = item.Mask.to(Device);                                           // [h x w] ids
             if (Training) (image, mask) = Augment(image, mask, (double)image.shape[^1] / width);
             image = PadCenter(image, ImageSize, 128f / 255);
             mask = PadCenter(mask, ImageSize, -1);
@@ -82,6 +97,16 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
             mask = mask.clamp_max(OneL);                                              // pedestrians 1, background 0, padding -1
             return [image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope()];
         }
+    }
+
+    /// <summary>Item <paramref name="index"/> resized so its longer side is <see cref="ImageSize"/>: through
+    /// <see cref="IResizedItemSource"/> when the dataset, or the one under its subsets, is one, else the whole item resized.</summary>
+    PennFudanItem ReadResized(int index, out int width)
+    {
+        if (Source(index) is (IResizedItemSource resizing, int at)) return resizing.ReadResized(at, ImageSize, out width);
+        using var item = Dataset[index];
+        width = (int)item.Image.shape[^1];
+        return new PennFudanItem(item.Name, ResizeLonger(item.Image, ImageSize), ResizeLonger(item.Mask, ImageSize));
     }
 
     /// <summary>One colour-jitter draw: a random order of the four adjustments and their factors.</summary>
@@ -163,15 +188,31 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
     public static Tensor ResizeLonger(Tensor image, int size)
     {
         long h = image.shape[^2], w = image.shape[^1];
-        long newW = size, newH = size;
-        if (w > h) newH = (long)Math.Round((double)h / w * size);
-        else if (h > w) newW = (long)Math.Round((double)w / h * size);
+        var (newH, newW) = ResizedSize(h, w, size);
         using var scope = NewDisposeScope();
         var resized = image.alias();
         // Rows first: whole rows are copied and the column gather then runs on the shorter image.
-        if (newH != h) resized = resized.index_select(-2, NearestIndex(h, newH, image.device));
-        if (newW != w) resized = resized.index_select(-1, NearestIndex(w, newW, image.device));
+        if (newH != h) resized = resized.index_select(-2, tensor(NearestIndices(h, newH), device: image.device));
+        if (newW != w) resized = resized.index_select(-1, tensor(NearestIndices(w, newW), device: image.device));
         return resized.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The size <see cref="ResizeLonger"/> gives an <paramref name="h"/> x <paramref name="w"/> image.</summary>
+    internal static (long Height, long Width) ResizedSize(long h, long w, int size)
+    {
+        long newW = size, newH = size;
+        if (w > h) newH = (long)Math.Round((double)h / w * size);
+        else if (h > w) newW = (long)Math.Round((double)w / h * size);
+        return (newH, newW);
+    }
+
+    /// <summary>PIL's nearest rule: output pixel i samples input pixel floor((i + 0.5) · input / output).</summary>
+    internal static long[] NearestIndices(long input, long output)
+    {
+        var idx = new long[output];
+        double scale = (double)input / output;
+        for (long i = 0; i < output; i++) idx[i] = Math.Min(input - 1, (long)Math.Floor((i + 0.5) * scale));
+        return idx;
     }
 
     /// <summary>The pad step of <see cref="SquareImage"/>: centre on a <paramref name="size"/>² canvas of <paramref name="fill"/>
@@ -187,14 +228,6 @@ public sealed class PFSegmentation : IDataset<Tensor[]>, IDatasetWrapper
         var canvas = full(shape, fillValue, image.dtype, image.device);
         canvas[TensorIndex.Ellipsis, TensorIndex.Slice(y0, y0 + h), TensorIndex.Slice(x0, x0 + w)] = image;
         return canvas;
-    }
-
-    static Tensor NearestIndex(long input, long output, torch.Device device)
-    {
-        var idx = new long[output];
-        double scale = (double)input / output;
-        for (long i = 0; i < output; i++) idx[i] = Math.Min(input - 1, (long)Math.Floor((i + 0.5) * scale));
-        return tensor(idx, device: device);
     }
 
     /// <summary>The (augmented, when <see cref="Training"/>) image, denormalized, with the pedestrian mask overlaid;

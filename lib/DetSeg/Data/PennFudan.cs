@@ -28,7 +28,7 @@ public sealed record PennFudanItem(string Name, Tensor Image, Tensor Mask) : IDi
 /// fails, image data that does not inflate to exactly the image's size, a size mismatch or an image above
 /// <see cref="MaxPixels"/> raises an <see cref="InvalidDataException"/> naming the file.
 /// </summary>
-public sealed class PennFudan : IDataset<PennFudanItem>
+public sealed class PennFudan : IDataset<PennFudanItem>, IResizedItemSource
 {
     /// <summary>The canonical archive.</summary>
     public const string Url = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip";
@@ -100,6 +100,53 @@ public sealed class PennFudan : IDataset<PennFudanItem>
             var mask = DecodeMask(maskBytes, maskFile, maskHeader);
             return new PennFudanItem(name, image, mask);
         }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>The files get the indexer's checks; images and masks <see cref="Png"/> decodes itself are sampled as
+    /// their rows are unfiltered (no full-size tensors), others are decoded whole and resized.</remarks>
+    public PennFudanItem ReadResized(int index, int longerSide, out int width)
+    {
+        DatasetExtensions.CheckIndex(index, Count, "PennFudan");
+        if (longerSide < 1) throw new ArgumentOutOfRangeException(nameof(longerSide), longerSide, "The longer side must be ≥ 1.");
+        string name = names[index];
+        string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
+        string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
+        var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
+        var (maskBytes, maskHeader) = ReadChecked(maskFile);
+        CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
+        width = imageHeader.Width;
+        var (h, w) = PFSegmentation.ResizedSize(imageHeader.Height, imageHeader.Width, longerSide);
+        var rows = Array.ConvertAll(PFSegmentation.NearestIndices(imageHeader.Height, h), i => (int)i);
+        var cols = Array.ConvertAll(PFSegmentation.NearestIndices(imageHeader.Width, w), i => (int)i);
+        Tensor image, mask;
+        if (Png.CanReadRgb(imageHeader))
+        {
+            image = empty([3, h, w], ScalarType.Byte, device: CPU);                      // [3 x h x w]
+            try { Png.ReadRgb(imageBytes, imageFile, imageHeader, image.bytes, rows, cols); }
+            catch { image.Dispose(); throw; }
+        }
+        else
+        {
+            using var whole = DecodeRgb(imageBytes, imageFile, imageHeader);
+            image = PFSegmentation.ResizeLonger(whole, longerSide);
+        }
+        try
+        {
+            if (maskHeader.ColorType is 0 or 3 or 4 && !maskHeader.Interlaced)
+            {
+                mask = empty([h, w], ScalarType.Int64, device: CPU);                      // [h x w]
+                try { Png.ReadIndices(maskBytes, maskFile, maskHeader, MemoryMarshal.Cast<byte, long>(mask.bytes), rows, cols); }
+                catch { mask.Dispose(); throw; }
+            }
+            else
+            {
+                using var whole = DecodeMask(maskBytes, maskFile, maskHeader);
+                mask = PFSegmentation.ResizeLonger(whole, longerSide);
+            }
+        }
+        catch { image.Dispose(); throw; }
+        return new PennFudanItem(name, image, mask);
     }
 
     /// <summary>Only the instance mask of item <paramref name="index"/> (<c>[H x W]</c> int64), checked against the

@@ -107,7 +107,15 @@ public static class Png
     /// <summary><see cref="ReadIndices(ReadOnlySpan{byte}, string, long, out PngHeader)"/> into
     /// <paramref name="destination"/> (<c>Height x Width</c> values), for a file whose header <see cref="Inspect"/> gave.</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is not <c>Height x Width</c> long.</exception>
-    public static void ReadIndices(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<long> destination)
+    public static void ReadIndices(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<long> destination) =>
+        ReadIndices(bytes, path, header, destination, Identity(header.Height), Identity(header.Width));
+
+    /// <summary><see cref="ReadIndices(ReadOnlySpan{byte}, string, PngHeader, Span{long})"/> resized by sampling (a
+    /// nearest resize): output row i is stored row <paramref name="rows"/>[i], output column j stored column
+    /// <paramref name="cols"/>[j]; <paramref name="destination"/> holds <c>rows x cols</c> values. The whole image data
+    /// is still inflated and checked.</summary>
+    /// <exception cref="ArgumentException">A row or column outside the image, or a destination of another size.</exception>
+    public static void ReadIndices(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<long> destination, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols)
     {
         if (header.ColorType is not (0 or 3 or 4))
             throw new InvalidDataException($"{path}: stored values can be read from gray, gray+alpha or palette PNGs only (color type {header.ColorType}).");
@@ -115,27 +123,50 @@ public static class Png
             throw new InvalidDataException($"{path}: interlaced gray/palette PNGs are not supported; save the mask without interlacing.");
         int depth = header.BitDepth;
         int channels = header.ColorType == 4 ? 2 : 1;
-        int w = header.Width, h = header.Height;
-        if (destination.Length != (long)w * h)
-            throw new ArgumentException($"{path}: {w} x {h} ids need {(long)w * h} values, the destination holds {destination.Length}.", nameof(destination));
+        int w = header.Width, h = header.Height, outW = cols.Length;
+        CheckSampling(path, header, rows, cols);
+        if (destination.Length != (long)rows.Length * outW)
+            throw new ArgumentException($"{path}: {outW} x {rows.Length} ids need {(long)rows.Length * outW} values, the destination holds {destination.Length}.", nameof(destination));
         var raw = Unfiltered(bytes, path, header, channels * depth);
         try
         {
             int stride = (int)RowBytes(w, channels * depth) + 1;
-            for (int y = 0; y < h; y++)
+            for (int i = 0; i < rows.Length; i++)
             {
-                var row = raw.AsSpan(y * stride + 1, stride - 1);
-                var line = destination.Slice(y * w, w);
+                var row = raw.AsSpan(rows[i] * stride + 1, stride - 1);
+                var line = destination.Slice(i * outW, outW);
                 // The gray sample is the first of each pixel's samples (gray+alpha: gray then alpha).
                 if (depth == 8)
-                    for (int x = 0; x < w; x++) line[x] = row[x * channels];
+                    for (int j = 0; j < outW; j++) line[j] = row[cols[j] * channels];
                 else if (depth == 16)
-                    for (int x = 0; x < w; x++) line[x] = (row[2 * channels * x] << 8) | row[2 * channels * x + 1];
+                    for (int j = 0; j < outW; j++) line[j] = (row[2 * channels * cols[j]] << 8) | row[2 * channels * cols[j] + 1];
                 else
-                    for (int x = 0; x < w; x++) line[x] = (row[x * depth / 8] >> (8 - depth - x * depth % 8)) & ((1 << depth) - 1);
+                    for (int j = 0; j < outW; j++)
+                    {
+                        int x = cols[j];
+                        line[j] = (row[x * depth / 8] >> (8 - depth - x * depth % 8)) & ((1 << depth) - 1);
+                    }
             }
         }
         finally { ArrayPool<byte>.Shared.Return(raw); }
+    }
+
+    /// <summary>0, 1, …, n - 1: the rows or columns of an image read at full size.</summary>
+    static int[] Identity(int n)
+    {
+        var all = new int[n];
+        for (int i = 0; i < n; i++) all[i] = i;
+        return all;
+    }
+
+    static void CheckSampling(string path, PngHeader header, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols)
+    {
+        foreach (int y in rows)
+            if ((uint)y >= (uint)header.Height)
+                throw new ArgumentException($"{path}: row {y} is outside the {header.Width} x {header.Height} image.", nameof(rows));
+        foreach (int x in cols)
+            if ((uint)x >= (uint)header.Width)
+                throw new ArgumentException($"{path}: column {x} is outside the {header.Width} x {header.Height} image.", nameof(cols));
     }
 
     /// <summary>True when <see cref="ReadRgb(ReadOnlySpan{byte}, string, PngHeader)"/> decodes images with this header: 8-bit samples of any colour type,
@@ -163,26 +194,41 @@ public static class Png
     /// <summary><see cref="ReadRgb(ReadOnlySpan{byte}, string, PngHeader)"/> into <paramref name="destination"/>
     /// (<c>3 x Height x Width</c> bytes), such as a tensor's memory.</summary>
     /// <exception cref="ArgumentException"><paramref name="destination"/> is not <c>3 x Height x Width</c> long.</exception>
-    public static void ReadRgb(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<byte> destination)
+    public static void ReadRgb(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<byte> destination) =>
+        ReadRgb(bytes, path, header, destination, default, default, sampled: false);
+
+    /// <summary><see cref="ReadRgb(ReadOnlySpan{byte}, string, PngHeader, Span{byte})"/> resized by sampling (a nearest
+    /// resize): output row i is source row <paramref name="rows"/>[i], output column j source column
+    /// <paramref name="cols"/>[j]; <paramref name="destination"/> holds <c>3 x rows x cols</c> bytes. The whole image
+    /// data is still inflated and checked.</summary>
+    /// <exception cref="ArgumentException">A row or column outside the image, or a destination of another size.</exception>
+    public static void ReadRgb(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<byte> destination, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols) =>
+        ReadRgb(bytes, path, header, destination, rows, cols, sampled: true);
+
+    static void ReadRgb(ReadOnlySpan<byte> bytes, string path, PngHeader header, Span<byte> destination, ReadOnlySpan<int> rows, ReadOnlySpan<int> cols, bool sampled)
     {
         if (!CanReadRgb(header))
             throw new InvalidDataException($"{path}: ReadRgb decodes 8-bit non-interlaced PNGs (this one: {header.BitDepth}-bit, color type {header.ColorType}{(header.Interlaced ? ", interlaced" : "")}).");
         int w = header.Width, h = header.Height;
-        int plane = w * h;
-        if (destination.Length != 3L * w * h)
-            throw new ArgumentException($"{path}: {w} x {h} RGB needs {3L * w * h} bytes, the destination holds {destination.Length}.", nameof(destination));
+        if (sampled) CheckSampling(path, header, rows, cols);
+        int outW = sampled ? cols.Length : w, outH = sampled ? rows.Length : h;
+        int plane = outW * outH;
+        if (destination.Length != 3L * outW * outH)
+            throw new ArgumentException($"{path}: {outW} x {outH} RGB needs {3L * outW * outH} bytes, the destination holds {destination.Length}.", nameof(destination));
         int channels = Channels(header.ColorType, path);
         var palette = header.ColorType == 3 ? Palette(bytes, path) : default;
         int stride = w * channels + 1;
         var raw = Unfiltered(bytes, path, header, 8 * channels);
         try
         {
-            for (int y = 0; y < h; y++)
+            for (int i = 0; i < outH; i++)
             {
+                int y = sampled ? rows[i] : i;
                 var row = raw.AsSpan(y * stride + 1, stride - 1);
-                var r = destination.Slice(y * w, w);
-                var g = destination.Slice(plane + y * w, w);
-                var b = destination.Slice(2 * plane + y * w, w);
+                var r = destination.Slice(i * outW, outW);
+                var g = destination.Slice(plane + i * outW, outW);
+                var b = destination.Slice(2 * plane + i * outW, outW);
+                if (sampled) { Gather(row, header.ColorType, channels, palette, cols, r, g, b, path, y); continue; }
                 switch (header.ColorType)
                 {
                     case 2: Deinterleave(row, 3, r, g, b); break;
@@ -194,18 +240,42 @@ public static class Png
                         for (int x = 0; x < w; x++) r[x] = g[x] = b[x] = row[2 * x];
                         break;
                     case 3:
-                        for (int x = 0; x < w; x++)
-                        {
-                            int k = row[x] * 3;
-                            if (k + 2 >= palette.Length)
-                                throw new InvalidDataException($"{path}: corrupt PNG (palette index {row[x]} at row {y}, column {x}; the palette has {palette.Length / 3} colours).");
-                            r[x] = palette[k]; g[x] = palette[k + 1]; b[x] = palette[k + 2];
-                        }
+                        for (int x = 0; x < w; x++) PaletteColour(palette, row[x], path, y, x, out r[x], out g[x], out b[x]);
                         break;
                 }
             }
         }
         finally { ArrayPool<byte>.Shared.Return(raw); }
+    }
+
+    /// <summary>The pixels of one unfiltered row at columns <paramref name="cols"/>, as RGB planes.</summary>
+    static void Gather(ReadOnlySpan<byte> row, int colorType, int channels, ReadOnlySpan<byte> palette, ReadOnlySpan<int> cols,
+                       Span<byte> r, Span<byte> g, Span<byte> b, string path, int y)
+    {
+        switch (colorType)
+        {
+            case 2 or 6:
+                for (int j = 0; j < cols.Length; j++)
+                {
+                    int at = cols[j] * channels;
+                    r[j] = row[at]; g[j] = row[at + 1]; b[j] = row[at + 2];
+                }
+                break;
+            case 0 or 4:
+                for (int j = 0; j < cols.Length; j++) r[j] = g[j] = b[j] = row[cols[j] * channels];
+                break;
+            default:
+                for (int j = 0; j < cols.Length; j++) PaletteColour(palette, row[cols[j]], path, y, cols[j], out r[j], out g[j], out b[j]);
+                break;
+        }
+    }
+
+    static void PaletteColour(ReadOnlySpan<byte> palette, byte index, string path, int y, int x, out byte r, out byte g, out byte b)
+    {
+        int k = index * 3;
+        if (k + 2 >= palette.Length)
+            throw new InvalidDataException($"{path}: corrupt PNG (palette index {index} at row {y}, column {x}; the palette has {palette.Length / 3} colours).");
+        r = palette[k]; g = palette[k + 1]; b = palette[k + 2];
     }
 
     /// <summary>Splits interleaved 3- or 4-byte pixels into the planes <paramref name="r"/>, <paramref name="g"/>,

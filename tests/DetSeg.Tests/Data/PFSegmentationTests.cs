@@ -92,6 +92,74 @@ public class PFSegmentationTests
         Assert.Equal(blurred[0, 4, 2].item<float>(), blurred[0, 2, 4].item<float>(), 6);
     }
 
+    /// <summary>Penn-Fudan items through a plain wrapper: PFSegmentation cannot see the source under it and reads
+    /// whole items, then resizes them.</summary>
+    sealed class Opaque(IDataset<PennFudanItem> inner) : IDataset<PennFudanItem>
+    {
+        public int Count => inner.Count;
+        public PennFudanItem this[int index] => inner[index];
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(7)]
+    [InlineData(16)]
+    [InlineData(31)]
+    public void ResizedReads_EqualResizingTheWholeItem(int size)
+    {
+        // fixture images 8..11 x 6, gray and palette masks: downscaled, upscaled (rows and columns repeat), as is
+        var pf = new PennFudan(Fixtures.PennFudanFolder(4), download: false);
+        for (int i = 0; i < pf.Count; i++)
+        {
+            using var item = pf[i];
+            using var resized = pf.ReadResized(i, size, out int width);
+            Assert.Equal(item.Image.shape[^1], width);
+            Assert.True(PFSegmentation.ResizeLonger(item.Image, size).equal(resized.Image).all().item<bool>(), $"image {i} at {size}");
+            Assert.True(PFSegmentation.ResizeLonger(item.Mask, size).equal(resized.Mask).all().item<bool>(), $"mask {i} at {size}");
+            Assert.Equal(item.Name, resized.Name);
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => pf.ReadResized(4, size, out _));
+    }
+
+    [Fact]
+    public void ItemsThroughSubsets_EqualItemsReadWhole_EvalAndTraining()
+    {
+        var pf = new PennFudan(Fixtures.PennFudanFolder(4), download: false);
+        var inner = new Subset<PennFudanItem>(pf, [3, 1, 2, 0]);
+        var subset = new Subset<PennFudanItem>(inner, [2, 0, 1]);                                 // pf items 2, 3, 1
+        var opaque = new Opaque(subset);
+        foreach (bool training in new[] { false, true })
+        {
+            var fast = new PFSegmentation(subset, imageSize: 12, seed: 5, device: Cpu) { Training = training };
+            var whole = new PFSegmentation(opaque, imageSize: 12, seed: 5, device: Cpu) { Training = training };
+            for (int round = 0; round < 3; round++)
+                for (int i = 0; i < subset.Count; i++)
+                {
+                    var a = fast[i];
+                    var b = whole[i];
+                    Assert.True(a[0].equal(b[0]).all().item<bool>() && a[1].equal(b[1]).all().item<bool>(), $"item {i}, training {training}");
+                }
+            Assert.Equal(pf.FileNames[3], fast.Name(1));
+            Assert.Equal(pf.FileNames[3], whole.Name(1));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PFSegmentation(subset, device: Cpu)[3]);
+    }
+
+    [SkippableFact]
+    public void RealData_EveryResizedRead_EqualsResizingTheWholeItem()
+    {
+        Skip.If(TestPaths.SharedData is null, "../shared/data is not present");
+        var pf = new PennFudan(Path.Combine(TestPaths.SharedData!, "PennFudanPed"), download: false);
+        for (int i = 0; i < pf.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            using var item = pf[i];
+            using var resized = pf.ReadResized(i, 256, out _);
+            Assert.True(PFSegmentation.ResizeLonger(item.Image, 256).equal(resized.Image).all().item<bool>(), item.Name);
+            Assert.True(PFSegmentation.ResizeLonger(item.Mask, 256).equal(resized.Mask).all().item<bool>(), item.Name);
+        }
+    }
+
     [SkippableFact]
     public void RealItem0_Eval256_MatchesTheReference()
     {

@@ -179,6 +179,79 @@ public class PngTests
             CheckRgb(Fixtures.PngFiltered(width, height, colorType, samples, filters, palette), colorType, width, height, samples, palette);
     }
 
+    [Theory]
+    [MemberData(nameof(FilteredImages))]
+    public void ReadRgb_Sampled_TakesTheChosenRowsAndColumns(int colorType, int width, int height)
+    {
+        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
+        var rng = new Random(colorType * 7 + width);
+        var samples = new byte[width * height * channels];
+        rng.NextBytes(samples);
+        byte[]? palette = null;
+        if (colorType == 3) { palette = new byte[3 * 256]; rng.NextBytes(palette); }
+        var png = Fixtures.PngFiltered(width, height, colorType, samples, [4, 1, 2, 3, 0, 4, 4], palette);
+        var header = Png.Inspect(png, "f.png", long.MaxValue);
+        // rows and columns out of order, repeated (an upscale) and skipped (a downscale)
+        int[] rows = [height - 1, 0, 0, height / 2, height - 1];
+        int[] cols = [width - 1, 0, width / 2, width / 2, 0, width - 1, width / 3];
+        var rgb = new byte[3 * rows.Length * cols.Length];
+        Png.ReadRgb(png, "f.png", header, rgb, rows, cols);
+        int plane = rows.Length * cols.Length;
+        for (int i = 0; i < rows.Length; i++)
+            for (int j = 0; j < cols.Length; j++)
+                for (int k = 0; k < 3; k++)
+                {
+                    int p = rows[i] * width + cols[j];
+                    byte expected = colorType switch
+                    {
+                        2 or 6 => samples[p * channels + k],
+                        0 => samples[p],
+                        4 => samples[2 * p],
+                        _ => palette![3 * samples[p] + k],
+                    };
+                    Assert.Equal(expected, rgb[k * plane + i * cols.Length + j]);
+                }
+        var outside = Assert.Throws<ArgumentException>(() => Png.ReadRgb(png, "f.png", header, rgb, [0, height, 0, 0, 0], cols));
+        Assert.Contains("f.png", outside.Message);
+        Assert.Contains($"row {height}", outside.Message);
+        Assert.Throws<ArgumentException>(() => Png.ReadRgb(png, "f.png", header, new byte[rgb.Length - 1], rows, cols));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    [InlineData(16)]
+    public void ReadIndices_Sampled_TakesTheChosenRowsAndColumns(int depth)
+    {
+        // gray samples written as scanlines by hand (filter 0), packed as the PNG spec packs sub-byte depths
+        int w = 13, h = 5, max = (1 << depth) - 1;
+        var values = new int[w * h];
+        var rng = new Random(depth);
+        for (int i = 0; i < values.Length; i++) values[i] = rng.Next(max + 1);
+        int rowBytes = (w * depth + 7) / 8;
+        var scanlines = new byte[h * (rowBytes + 1)];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                int v = values[y * w + x], at = y * (rowBytes + 1) + 1;
+                if (depth == 16) { scanlines[at + 2 * x] = (byte)(v >> 8); scanlines[at + 2 * x + 1] = (byte)v; }
+                else scanlines[at + x * depth / 8] |= (byte)(v << (8 - depth - x * depth % 8));
+            }
+        var png = Fixtures.PngRaw(w, h, depth, 0, scanlines);
+        var header = Png.Inspect(png, "m.png", long.MaxValue);
+        int[] rows = [4, 4, 0, 2];
+        int[] cols = [12, 0, 1, 1, 7];
+        var ids = new long[rows.Length * cols.Length];
+        Png.ReadIndices(png, "m.png", header, ids, rows, cols);
+        for (int i = 0; i < rows.Length; i++)
+            for (int j = 0; j < cols.Length; j++)
+                Assert.Equal(values[rows[i] * w + cols[j]], ids[i * cols.Length + j]);
+        var outside = Assert.Throws<ArgumentException>(() => Png.ReadIndices(png, "m.png", header, ids, rows, [12, 0, 1, 13, 7]));
+        Assert.Contains("column 13", outside.Message);
+    }
+
     static void CheckRgb(byte[] png, int colorType, int width, int height, byte[] samples, byte[]? palette)
     {
         int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
