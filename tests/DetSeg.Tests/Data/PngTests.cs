@@ -159,11 +159,22 @@ public class PngTests
         { 2, 1, 5 }, { 2, 2, 5 }, { 2, 17, 11 }, { 2, 64, 33 }, { 6, 1, 5 }, { 6, 13, 9 }, { 6, 31, 17 }, { 0, 19, 7 }, { 4, 11, 6 }, { 3, 15, 6 },
     };
 
+    static int Channels(int colorType) => colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
+
+    /// <summary>Channel <paramref name="k"/> of source pixel <paramref name="p"/> as PIL's <c>convert("RGB")</c> gives it.</summary>
+    static byte ExpectedRgb(int colorType, byte[] samples, byte[]? palette, int p, int k) => colorType switch
+    {
+        2 or 6 => samples[p * Channels(colorType) + k],
+        0 => samples[p],
+        4 => samples[2 * p],
+        _ => palette![3 * samples[p] + k],
+    };
+
     [Theory]
     [MemberData(nameof(FilteredImages))]
     public void ReadRgb_UndoesEveryFilter_ForEveryColourType(int colorType, int width, int height)
     {
-        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
+        int channels = Channels(colorType);
         var rng = new Random(colorType * 1000 + width);
         var samples = new byte[width * height * channels];
         // Most samples from five evenly spaced levels, so Paeth's distances tie often and its order decides.
@@ -183,9 +194,8 @@ public class PngTests
     [MemberData(nameof(FilteredImages))]
     public void ReadRgb_Sampled_TakesTheChosenRowsAndColumns(int colorType, int width, int height)
     {
-        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
         var rng = new Random(colorType * 7 + width);
-        var samples = new byte[width * height * channels];
+        var samples = new byte[width * height * Channels(colorType)];
         rng.NextBytes(samples);
         byte[]? palette = null;
         if (colorType == 3) { palette = new byte[3 * 256]; rng.NextBytes(palette); }
@@ -200,17 +210,7 @@ public class PngTests
         for (int i = 0; i < rows.Length; i++)
             for (int j = 0; j < cols.Length; j++)
                 for (int k = 0; k < 3; k++)
-                {
-                    int p = rows[i] * width + cols[j];
-                    byte expected = colorType switch
-                    {
-                        2 or 6 => samples[p * channels + k],
-                        0 => samples[p],
-                        4 => samples[2 * p],
-                        _ => palette![3 * samples[p] + k],
-                    };
-                    Assert.Equal(expected, rgb[k * plane + i * cols.Length + j]);
-                }
+                    Assert.Equal(ExpectedRgb(colorType, samples, palette, rows[i] * width + cols[j], k), rgb[k * plane + i * cols.Length + j]);
         var outside = Assert.Throws<ArgumentException>(() => Png.ReadRgb(png, "f.png", header, rgb, [0, height, 0, 0, 0], cols));
         Assert.Contains("f.png", outside.Message);
         Assert.Contains($"row {height}", outside.Message);
@@ -254,7 +254,6 @@ public class PngTests
 
     static void CheckRgb(byte[] png, int colorType, int width, int height, byte[] samples, byte[]? palette)
     {
-        int channels = colorType switch { 0 or 3 => 1, 4 => 2, 2 => 3, _ => 4 };
         var header = Png.Inspect(png, "f.png", long.MaxValue);
         Assert.True(Png.CanReadRgb(header));
         var rgb = Png.ReadRgb(png, "f.png", header);
@@ -262,13 +261,7 @@ public class PngTests
         for (int p = 0; p < plane; p++)
             for (int k = 0; k < 3; k++)
             {
-                byte expected = colorType switch
-                {
-                    2 or 6 => samples[p * channels + k],
-                    0 => samples[p],
-                    4 => samples[2 * p],
-                    _ => palette![3 * samples[p] + k],
-                };
+                byte expected = ExpectedRgb(colorType, samples, palette, p, k);
                 Assert.True(expected == rgb[k * plane + p], $"pixel {p % width},{p / width} channel {k}: {rgb[k * plane + p]}, expected {expected}");
             }
         // ImageSharp, an independent decoder, agrees.
