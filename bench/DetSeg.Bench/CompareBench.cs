@@ -115,10 +115,7 @@ public sealed class CompareBench : IBenchmark
             Action infer = () => { using var s = NewDisposeScope(); using var g = no_grad(); unet.call(x); };
             Row("unet_infer_ms_256_b4", CleanTimer.Time(infer, Reps, Warmup));
             roofline["unet_infer_gflop_4x3x256"] = Math.Round(ConvFlops.Count(unet, x).Flops / 1e9, 2);
-            unet.Fuse(); // BatchNorm folded into the convs
-            Row("unet_infer_fused_ms_256_b4", CleanTimer.Time(infer, Reps, Warmup));
-            unet.Unfuse();
-            unet.WithPrecision(InferencePrecision.BFloat16); // folds from the float32 weights
+            unet.WithPrecision(InferencePrecision.BFloat16);
             Row("unet_infer_bf16_ms_256_b4", CleanTimer.Time(infer, Reps, Warmup));
         }
         }

@@ -61,31 +61,8 @@ public sealed class SemanticSegmentor : nn.Module<Tensor, Tensor>
     /// </summary>
     public SemanticSegmentor WithPrecision(InferencePrecision precision)
     {
-        // Below float32 every ConvBlock runs folded, folded from the float32 weights and statistics before they are
-        // rounded: one rounding instead of two, and no BatchNorm pass in bfloat16.
-        if (precision != InferencePrecision.Float32 && Precision == InferencePrecision.Float32)
-            foreach (var m in modules()) if (m is ConvBlock block) block.Fuse(precision.ToScalarType());
         this.to(precision.ToScalarType());
         Precision = precision;
-        return this;
-    }
-
-    /// <summary>
-    /// Folds every <see cref="ConvBlock"/>'s BatchNorms into their convs for eval-mode forwards (<see cref="ConvBlock.Fuse"/>;
-    /// parameters and state_dict unchanged, training forwards unaffected). Call after loading weights. Below float32,
-    /// <see cref="WithPrecision"/> has folded already (from the unrounded weights) and this does nothing. Returns this model.
-    /// </summary>
-    public SemanticSegmentor Fuse()
-    {
-        if (Precision != InferencePrecision.Float32) return this;
-        foreach (var m in modules()) if (m is ConvBlock block) block.Fuse();
-        return this;
-    }
-
-    /// <summary>Drops the folded copies of <see cref="Fuse"/>. Returns this model.</summary>
-    public SemanticSegmentor Unfuse()
-    {
-        foreach (var m in modules()) if (m is ConvBlock block) block.Unfuse();
         return this;
     }
 
