@@ -206,15 +206,17 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
         return (image.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope(), draws);
     }
 
+    /// <summary>torchvision's base grid coordinates: x = linspace(-S/2 + 0.5, S/2 - 0.5, S) per column, y likewise
+    /// per row (the third coordinate is 1).</summary>
+    static Tensor BaseLine(int S, torch.Device device) => linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, device);
+
     float[] HostLine()
     {
         lock (deviceLock)
         {
             if (hostLine is null)
             {
-                int S = ImageSize;
-                // the same values as the tensor path's base grid (see DeviceTensors)
-                using var xs = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, new torch.Device(DeviceType.CPU));
+                using var xs = BaseLine(ImageSize, new torch.Device(DeviceType.CPU));
                 hostLine = xs.data<float>().ToArray();
             }
             return hostLine;
@@ -346,9 +348,8 @@ public sealed class MNISTClutter : IDataset<Tensor[]>, IBatchedDataset, IDataset
             {
                 digitsOnDevice = Mnist.Images.to(Device).DetachFromDisposeScope();
                 int S = ImageSize;
-                // torchvision: x = linspace(-S/2 + 0.5, S/2 - 0.5, S) per column, y likewise per row, third coordinate 1.
-                var xs = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, Device);
-                var ys = linspace(-S * 0.5 + 0.5, S * 0.5 + 0.5 - 1, S, ScalarType.Float32, Device);
+                var xs = BaseLine(S, Device);
+                var ys = BaseLine(S, Device);
                 baseGrid = (xs.DetachFromDisposeScope(), ys.DetachFromDisposeScope());
             }
             return (digitsOnDevice, baseGrid.Value);

@@ -91,13 +91,9 @@ public sealed class PennFudan : IDataset<PennFudanItem>, IResizedItemSource
     {
         get
         {
-            string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
-            string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
-            var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
-            var (maskBytes, maskHeader) = ReadChecked(maskFile);
-            CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-            var image = DecodeRgb(imageBytes, imageFile, imageHeader);
-            var mask = DecodeMask(maskBytes, maskFile, maskHeader);
+            var f = ReadPair(name, verifyImageData: true);
+            var image = DecodeRgb(f.ImageBytes, f.ImageFile, f.Image);
+            var mask = DecodeMask(f.MaskBytes, f.MaskFile, f.Mask);
             return new PennFudanItem(name, image, mask);
         }
     }
@@ -110,38 +106,34 @@ public sealed class PennFudan : IDataset<PennFudanItem>, IResizedItemSource
         DatasetExtensions.CheckIndex(index, Count, "PennFudan");
         if (longerSide < 1) throw new ArgumentOutOfRangeException(nameof(longerSide), longerSide, "The longer side must be ≥ 1.");
         string name = names[index];
-        string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
-        string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
-        var (imageBytes, imageHeader) = ReadChecked(imageFile, verifyImageData: true);
-        var (maskBytes, maskHeader) = ReadChecked(maskFile);
-        CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-        width = imageHeader.Width;
-        var (h, w) = PFSegmentation.ResizedSize(imageHeader.Height, imageHeader.Width, longerSide);
-        var rows = Array.ConvertAll(PFSegmentation.NearestIndices(imageHeader.Height, h), i => (int)i);
-        var cols = Array.ConvertAll(PFSegmentation.NearestIndices(imageHeader.Width, w), i => (int)i);
+        var f = ReadPair(name, verifyImageData: true);
+        width = f.Image.Width;
+        var (h, w) = PFSegmentation.ResizedSize(f.Image.Height, f.Image.Width, longerSide);
+        var rows = Array.ConvertAll(PFSegmentation.NearestIndices(f.Image.Height, h), i => (int)i);
+        var cols = Array.ConvertAll(PFSegmentation.NearestIndices(f.Image.Width, w), i => (int)i);
         Tensor image, mask;
-        if (Png.CanReadRgb(imageHeader))
+        if (Png.CanReadRgb(f.Image))
         {
             image = empty([3, h, w], ScalarType.Byte, device: CPU);                      // [3 x h x w]
-            try { Png.ReadRgb(imageBytes, imageFile, imageHeader, image.bytes, rows, cols); }
+            try { Png.ReadRgb(f.ImageBytes, f.ImageFile, f.Image, image.bytes, rows, cols); }
             catch { image.Dispose(); throw; }
         }
         else
         {
-            using var whole = DecodeRgb(imageBytes, imageFile, imageHeader);
+            using var whole = DecodeRgb(f.ImageBytes, f.ImageFile, f.Image);
             image = PFSegmentation.ResizeLonger(whole, longerSide);
         }
         try
         {
-            if (maskHeader.ColorType is 0 or 3 or 4 && !maskHeader.Interlaced)
+            if (StoresIds(f.Mask))
             {
                 mask = empty([h, w], ScalarType.Int64, device: CPU);                      // [h x w]
-                try { Png.ReadIndices(maskBytes, maskFile, maskHeader, MemoryMarshal.Cast<byte, long>(mask.bytes), rows, cols); }
+                try { Png.ReadIndices(f.MaskBytes, f.MaskFile, f.Mask, MemoryMarshal.Cast<byte, long>(mask.bytes), rows, cols); }
                 catch { mask.Dispose(); throw; }
             }
             else
             {
-                using var whole = DecodeMask(maskBytes, maskFile, maskHeader);
+                using var whole = DecodeMask(f.MaskBytes, f.MaskFile, f.Mask);
                 mask = PFSegmentation.ResizeLonger(whole, longerSide);
             }
         }
@@ -155,20 +147,27 @@ public sealed class PennFudan : IDataset<PennFudanItem>, IResizedItemSource
     public Tensor ReadMask(int index)
     {
         DatasetExtensions.CheckIndex(index, Count, "PennFudan");
-        string name = names[index];
-        string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
-        string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
-        var (_, imageHeader) = ReadChecked(imageFile);
-        var (maskBytes, maskHeader) = ReadChecked(maskFile);
-        CheckSameSize(name, imageFile, imageHeader, maskFile, maskHeader);
-        return DecodeMask(maskBytes, maskFile, maskHeader);
+        var f = ReadPair(names[index], verifyImageData: false);
+        return DecodeMask(f.MaskBytes, f.MaskFile, f.Mask);
     }
 
-    static void CheckSameSize(string name, string imageFile, PngHeader image, string maskFile, PngHeader mask)
+    /// <summary>The image and mask files of an item, read, checked (<see cref="ReadChecked"/>) and of the same size.</summary>
+    readonly record struct Files(string ImageFile, byte[] ImageBytes, PngHeader Image, string MaskFile, byte[] MaskBytes, PngHeader Mask);
+
+    Files ReadPair(string name, bool verifyImageData)
     {
+        string imageFile = Path.Combine(Root, "PNGImages", name + ".png");
+        string maskFile = Path.Combine(Root, "PedMasks", name + "_mask.png");
+        var (imageBytes, image) = ReadChecked(imageFile, verifyImageData);
+        var (maskBytes, mask) = ReadChecked(maskFile);
         if (image.Width != mask.Width || image.Height != mask.Height)
             throw new InvalidDataException($"{name}: image {imageFile} is {image.Width} x {image.Height} but mask {maskFile} is {mask.Width} x {mask.Height} (width x height).");
+        return new Files(imageFile, imageBytes, image, maskFile, maskBytes, mask);
     }
+
+    /// <summary>Whether <see cref="Png.ReadIndices(ReadOnlySpan{byte}, string, PngHeader, Span{long})"/> reads this
+    /// mask's stored ids: non-interlaced gray, gray+alpha or palette.</summary>
+    static bool StoresIds(PngHeader mask) => mask.ColorType is 0 or 3 or 4 && !mask.Interlaced;
 
     // Files ImageSharp decodes (16-bit, interlaced) whose image data passed Png.CheckImageData in this process, by
     // path, length and write time: an epoch re-reads every image, and a second inflate would cost about half a decode.
@@ -224,7 +223,7 @@ public sealed class PennFudan : IDataset<PennFudanItem>, IResizedItemSource
     /// (ImageSharp would turn palette indices into colours).</summary>
     internal static Tensor DecodeMask(byte[] bytes, string path, PngHeader header)
     {
-        if (header.ColorType is 0 or 3 or 4 && !header.Interlaced)
+        if (StoresIds(header))
         {
             var ids = empty([header.Height, header.Width], ScalarType.Int64, device: CPU);   // [H x W]
             try { Png.ReadIndices(bytes, path, header, MemoryMarshal.Cast<byte, long>(ids.bytes)); }
