@@ -1,14 +1,19 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 using TorchSharp;
 using static TorchSharp.torch;
+using Floats = System.Numerics.Vector<float>;
 
 namespace DetSeg.Detection;
 
 /// <summary>
-/// Per-class, per-image non-maximum suppression for a whole batch, vectorized on the tensors' device.
+/// Per-class, per-image non-maximum suppression for a whole batch.
 /// </summary>
 /// <remarks>
 /// TorchVision .NET has no <c>batched_nms</c>, and its <c>nms</c> syncs to the host once per kept box.
-/// Here candidates are sorted by (image, class, score desc; ties by index) and packed into padded groups
+/// Here candidates are sorted by (image, class, score desc; ties by index). Float32 boxes on the CPU are then
+/// scanned greedily on the host, IoU computed only from each kept box to the later boxes of its group (the
+/// loop of torchvision's CPU kernel, vectorized). Elsewhere they are packed into padded groups
 /// [G x M x 4]; the pairwise test IoU(i, j) &gt; threshold is computed on the device in row blocks
 /// [G x R x M] and copied to the host once per block, where the greedy scan (keep i unless a kept earlier box
 /// suppressed it, then mark what i suppresses) is a byte-wise OR per kept box — the split torchvision's CUDA
@@ -28,6 +33,11 @@ public static class BatchedNms
     /// a box is suppressed when its IoU with a kept, higher-ranked box is strictly greater than the threshold.
     /// </summary>
     public static Tensor Keep(Tensor boxes, Tensor scores, Tensor labels, double iouThreshold, Tensor? valid = null, long chunkElements = DefaultChunkElements)
+        => Keep(boxes, scores, labels, iouThreshold, valid, chunkElements, hostScan: boxes.device_type == DeviceType.CPU && boxes.dtype == ScalarType.Float32);
+
+    /// <summary><see cref="Keep(Tensor, Tensor, Tensor, double, Tensor?, long)"/> with the scan chosen: on the host
+    /// (float32 CPU boxes only; IoU computed only for kept boxes) or by IoU blocks on the boxes' device.</summary>
+    internal static Tensor Keep(Tensor boxes, Tensor scores, Tensor labels, double iouThreshold, Tensor? valid, long chunkElements, bool hostScan)
     {
         if (boxes.dim() != 3 || boxes.shape[2] != 4 || !scores.shape.SequenceEqual(boxes.shape[..2]) || !labels.shape.SequenceEqual(scores.shape))
             throw new ArgumentException($"BatchedNms.Keep expects boxes [B x N x 4], scores and labels [B x N]; got [{string.Join(", ", boxes.shape)}], [{string.Join(", ", scores.shape)}], [{string.Join(", ", labels.shape)}].");
@@ -67,6 +77,16 @@ public static class BatchedNms
             using Scalar pS = p;
             var rank = arange(zero, pS, one, dtype: int64, device: dev) - starts.index(group); // [P] position in its group
             long[] hostCounts = counts.cpu().data<long>().ToArray();
+
+            if (hostScan)
+            {
+                if (boxes.device_type != DeviceType.CPU || boxes.dtype != ScalarType.Float32)
+                    throw new ArgumentException($"the host scan needs float32 CPU boxes, got {boxes.dtype} on {boxes.device}.", nameof(boxes));
+                var planes = flatBoxes.index(c).t().contiguous();                      // [4 x P] in scan order
+                var keptHost = ScanOnHost(MemoryMarshal.Cast<byte, float>(planes.bytes), hostCounts, (float)iouThreshold);
+                keep.index_put_(tensor(keptHost, dtype: ScalarType.Byte).to(ScalarType.Bool), c);
+                return keep.view(b, n).MoveToOuterDisposeScope();
+            }
 
             int g0 = 0; long p0 = 0;
             while (g0 < hostCounts.Length)
@@ -133,6 +153,57 @@ public static class BatchedNms
         return kept;
     }
 
+    /// <summary>Greedy NMS of consecutive groups (group g: the next counts[g] boxes in score order) with coordinate
+    /// planes x0 | y0 | x1 | y1 (each P long). Returns kept flags in scan order.</summary>
+    /// <remarks>On the CPU the device path's IoU blocks cost more than the whole greedy scan: they test every pair,
+    /// through a dozen tensor passes. Here IoU is computed only from kept boxes to the later boxes of their group,
+    /// eight at a time, with the float32 operations of <see cref="Overlaps"/> in the same order (vector Min/Max carry
+    /// NaN as torch.minimum/maximum and clamp do; the threshold compared in float32 as torch's gt does), so both paths
+    /// keep the same boxes.</remarks>
+    static byte[] ScanOnHost(ReadOnlySpan<float> planes, long[] counts, float threshold)
+    {
+        int p = planes.Length / 4;
+        var x0 = planes[..p]; var y0 = planes[p..(2 * p)]; var x1 = planes[(2 * p)..(3 * p)]; var y1 = planes[(3 * p)..];
+        var area = new float[p];
+        for (int k = 0; k < p; k++) area[k] = MathF.Max(x1[k] - x0[k], 0f) * MathF.Max(y1[k] - y0[k], 0f);
+        var removed = new int[p];
+        var kept = new byte[p];
+        int w = Floats.Count, start = 0;
+        var zero = Floats.Zero; var t = new Floats(threshold);
+        foreach (long count in counts)
+        {
+            int end = start + (int)count;
+            for (int i = start; i < end; i++)
+            {
+                if (removed[i] != 0) continue;
+                kept[i] = 1;
+                float ix0 = x0[i], iy0 = y0[i], ix1 = x1[i], iy1 = y1[i], ia = area[i];
+                var vx0 = new Floats(ix0); var vy0 = new Floats(iy0);
+                var vx1 = new Floats(ix1); var vy1 = new Floats(iy1);
+                var va = new Floats(ia);
+                int j = i + 1;
+                for (; j + w <= end; j += w)
+                {
+                    var iw = Vector.Max(Vector.Min(vx1, new Floats(x1[j..])) - Vector.Max(vx0, new Floats(x0[j..])), zero);
+                    var ih = Vector.Max(Vector.Min(vy1, new Floats(y1[j..])) - Vector.Max(vy0, new Floats(y0[j..])), zero);
+                    var inter = iw * ih;
+                    var union = (va + new Floats(area, j)) - inter;
+                    var over = Vector.GreaterThan(inter / union, t);
+                    (new Vector<int>(removed, j) | over).CopyTo(removed, j);
+                }
+                for (; j < end; j++)
+                {
+                    float iw = MathF.Max(MathF.Min(ix1, x1[j]) - MathF.Max(ix0, x0[j]), 0f);
+                    float ih = MathF.Max(MathF.Min(iy1, y1[j]) - MathF.Max(iy0, y0[j]), 0f);
+                    float inter = iw * ih;
+                    if (inter / ((ia + area[j]) - inter) > threshold) removed[j] = -1;
+                }
+            }
+            start = end;
+        }
+        return kept;
+    }
+
     /// <summary>IoU(row i, column j) &gt; threshold for rows [G x R x 4] and columns [G x C x 4] → [G x R x C] bool.</summary>
     /// <remarks>Same arithmetic as <see cref="BoxOps.Iou"/> (float division, so ties at the threshold agree with it and
     /// with torchvision), but on contiguous coordinate planes and in place: the generic version slices the last
@@ -153,9 +224,9 @@ public static class BatchedNms
 
     static void OrInto(Span<byte> dst, ReadOnlySpan<byte> src)
     {
-        int k = 0, w = System.Numerics.Vector<byte>.Count;
+        int k = 0, w = Vector<byte>.Count;
         for (; k + w <= src.Length; k += w)
-            (new System.Numerics.Vector<byte>(dst[k..]) | new System.Numerics.Vector<byte>(src[k..])).CopyTo(dst[k..]);
+            (new Vector<byte>(dst[k..]) | new Vector<byte>(src[k..])).CopyTo(dst[k..]);
         for (; k < src.Length; k++) dst[k] |= src[k];
     }
 

@@ -72,8 +72,51 @@ public class NmsTests
         var expected = ReferenceKeep(boxes, scores, labels, threshold, valid);
         var keep = BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), threshold, tensor(valid));
         Assert.Equal(expected, ToArray(keep));
-        // chunking into many small IoU blocks gives the same answer
-        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), threshold, tensor(valid), chunkElements: 1)));
+        // the IoU-block path (what other devices run), also chunked into many small blocks, gives the same answer
+        foreach (long chunk in new[] { BatchedNms.DefaultChunkElements, 1L })
+            Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), threshold, tensor(valid), chunk, hostScan: false)));
+        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), threshold, tensor(valid), 1, hostScan: true)));
+    }
+
+    [Fact]
+    public void Keep_HostScanAndBlockPath_AgreeOnDenseOutputs_WithNonFiniteAndDegenerateBoxes()
+    {
+        // YOLO-like: 3,000 boxes in 4 classes, half of them clustered (long suppression chains), plus NaN, ±inf,
+        // empty and inverted boxes, which neither path may let suppress anything by accident
+        var gen = manual_seed(11);
+        int n = 3000;
+        var cxcy = rand(1, n, 2, generator: gen) * 50; var wh = rand(1, n, 2, generator: gen) * 8 + 0.5;
+        cxcy[0, TensorIndex.Slice(0, n / 2)] = cxcy[0, TensorIndex.Slice(0, n / 2)].div(10).add(20);
+        var boxes = cat(new[] { cxcy - wh / 2, cxcy + wh / 2 }, -1);
+        boxes[0, 5, 0] = float.NaN; boxes[0, 17, 2] = float.PositiveInfinity; boxes[0, 18, 0] = float.NegativeInfinity;
+        boxes[0, 19] = tensor(new float[] { 21, 21, 21, 21 }); boxes[0, 20] = tensor(new float[] { 22, 22, 21, 21 });
+        boxes[0, 21] = tensor(new float[] { float.NegativeInfinity, float.NegativeInfinity, float.PositiveInfinity, float.PositiveInfinity });
+        var scores = rand(1, n, generator: gen).mul(20).round().div(20);                 // many ties
+        var labels = randint(0, 4, new long[] { 1, n }, generator: gen);
+        scores[0, 5] = 1; scores[0, 17] = 1; scores[0, 21] = 1;                          // non-finite boxes first in their class
+        foreach (double t in new[] { 0.0, 0.3, 0.6, 1.0 })
+        {
+            var host = BatchedNms.Keep(boxes, scores, labels, t, null, BatchedNms.DefaultChunkElements, hostScan: true);
+            var block = BatchedNms.Keep(boxes, scores, labels, t, null, BatchedNms.DefaultChunkElements, hostScan: false);
+            Assert.Equal(ToArray(block), ToArray(host));
+            if (t < 1) Assert.InRange(host.sum().item<long>(), 4, n - 1);                 // something kept, something suppressed
+            else Assert.Equal(n, host.sum().item<long>());                                // IoU is never above 1
+        }
+    }
+
+    [Fact]
+    public void Keep_ComparesIouWithTheThresholdInFloat32_BothPaths()
+    {
+        // IoU = 3 / 5, which is 0.6f = 0.60000002 in float32; torch compares float32 IoU with the threshold rounded to
+        // float32 (0.6 → 0.6f: not above, kept), 0.59999999 rounds to 0.59999996f (above: suppressed)
+        var boxes = tensor(new float[,,] { { { 0, 0, 4, 1 }, { 1, 0, 5, 1 } } });
+        var scores = tensor(new float[,] { { 0.9f, 0.8f } });
+        foreach (bool hostScan in new[] { true, false })
+        {
+            Assert.Equal(new[] { true, true }, BatchedNms.Keep(boxes, scores, zeros(1, 2, dtype: int64), 0.6, null, 100, hostScan).data<bool>().ToArray());
+            Assert.Equal(new[] { true, false }, BatchedNms.Keep(boxes, scores, zeros(1, 2, dtype: int64), 0.59999999, null, 100, hostScan).data<bool>().ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => BatchedNms.Keep(boxes.to(float64), scores, zeros(1, 2, dtype: int64), 0.5, null, 100, hostScan: true));
     }
 
     [Fact]
@@ -132,7 +175,8 @@ public class NmsTests
         for (int j = 0; j < n; j++) scores[0, j] = (float)rng.NextDouble();
         var expected = ReferenceKeep(boxes, scores, labels, 0.45);
         Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45)));
-        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45, chunkElements: 5000)));
+        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45, null, BatchedNms.DefaultChunkElements, hostScan: false)));
+        Assert.Equal(expected, ToArray(BatchedNms.Keep(tensor(boxes), tensor(scores), tensor(labels), 0.45, null, 5000, hostScan: false)));
     }
 
     [Fact]
