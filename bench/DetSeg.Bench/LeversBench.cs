@@ -11,7 +11,10 @@ namespace DetSeg.Bench;
 /// <c>levers</c>: inference levers measured A/B inside one process, A and B alternating call by call, so that a busy
 /// machine's drift hits both alike: per lever the median of each side and the median of the per-pair ratios B/A.
 /// YOLOv3-416 forward with BatchNorm folded into the convs (<see cref="YOLOv3.Fuse"/>) against plain, in float32 and
-/// in bfloat16. <c>BENCH_REPS</c> pairs (default 9).
+/// in bfloat16; the U-Net's 2x2 max pools as two pairwise maxima (<see cref="MaxPool"/>) against libtorch's max_pool2d,
+/// at the U-Net's shapes for 4x3x256; and YOLOv3-416's NMS (its 10,647 random-weight outputs, the course's score
+/// threshold 0) scanned on the host against the IoU-block path (<see cref="BatchedNms"/>). <c>BENCH_REPS</c> pairs
+/// (default 9); <c>LEVERS_ONLY=yolo,maxpool,nms</c> runs only those.
 /// </summary>
 public sealed class LeversBench : IBenchmark
 {
@@ -23,6 +26,11 @@ public sealed class LeversBench : IBenchmark
     {
         int pairs = int.TryParse(Environment.GetEnvironmentVariable("BENCH_REPS"), out var r) && r > 0 ? r : 9;
         var dev = Runtime.Device.Default;
+        var only = Environment.GetEnvironmentVariable("LEVERS_ONLY")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        bool On(string name) => only is null || only.Contains(name);
+        if (On("maxpool")) MaxPools(result, dev, pairs);
+        if (On("nms")) Nms(result, dev, pairs);
+        if (!On("yolo")) return;
         manual_seed(0);
         var plain = new YOLOv3(3, 80).to(dev);
         var fused = new YOLOv3(3, 80).to(dev);
@@ -38,6 +46,40 @@ public sealed class LeversBench : IBenchmark
             result[key] = AB(() => Forward(plain, x), () => Forward(fused, x), pairs);
             Console.Error.WriteLine($"[levers] {key} {result[key]!.ToJsonString()}");
         }
+    }
+
+    static void MaxPools(JsonObject result, torch.Device dev, int pairs)
+    {
+        var pool = nn.MaxPool2d(2);
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+            foreach (var (c, s) in new[] { (64L, 256L), (128L, 128L), (256L, 64L), (512L, 32L) })
+            {
+                manual_seed(0);
+                var x = randn(4, c, s, s, device: dev).to(dtype);
+                string key = $"maxpool2x2_4x{c}x{s}_pairwise_vs_max_pool2d_{(dtype == ScalarType.Float32 ? "float32" : "bfloat16")}";
+                result[key] = AB(() => { using var g = no_grad(); using var sc = NewDisposeScope(); pool.call(x); },
+                                 () => { using var g = no_grad(); using var sc = NewDisposeScope(); MaxPool.Forward(pool, x); }, pairs);
+                Console.Error.WriteLine($"[levers] {key} {result[key]!.ToJsonString()}");
+                x.Dispose();
+            }
+    }
+
+    static void Nms(JsonObject result, torch.Device dev, int pairs)
+    {
+        if (dev.type != DeviceType.CPU) return;                                   // the host scan is for CPU tensors
+        manual_seed(0);
+        using var yolo = new YOLOv3(3, 80).to(dev);
+        yolo.eval();
+        using var scope = NewDisposeScope();
+        Tensor rs, rb, rl;
+        using (no_grad()) (rs, rb, rl) = yolo.call(randn(1, 3, 416, 416, device: dev));
+        var (maxProbs, labels) = rl.softmax(-1).max(-1);
+        var adjusted = maxProbs * rs.sigmoid();
+        var xyxy = BoxOps.CxCyWhToXyxy(rb);
+        result["nms_yolo416_host_scan_vs_iou_blocks"] = AB(
+            () => { using var sc = NewDisposeScope(); BatchedNms.Keep(xyxy, adjusted, labels, 0.6, null, BatchedNms.DefaultChunkElements, hostScan: false); },
+            () => { using var sc = NewDisposeScope(); BatchedNms.Keep(xyxy, adjusted, labels, 0.6, null, BatchedNms.DefaultChunkElements, hostScan: true); }, pairs);
+        Console.Error.WriteLine($"[levers] nms {result["nms_yolo416_host_scan_vs_iou_blocks"]!.ToJsonString()}");
     }
 
     static void Forward(YOLOv3 model, Tensor x)

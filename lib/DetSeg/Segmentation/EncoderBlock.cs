@@ -22,6 +22,6 @@ public sealed class EncoderBlock : nn.Module<Tensor, (Tensor Down, Tensor Skip)>
     public override (Tensor Down, Tensor Skip) forward(Tensor x)
     {
         var skip = block.call(x);
-        return (max_pool.call(skip), skip);
+        return (DetSeg.Runtime.MaxPool.Forward(max_pool, skip), skip); // as max_pool.call(skip)
     }
 }
