@@ -157,7 +157,7 @@ public static class BatchedNms
     /// planes x0 | y0 | x1 | y1 (each P long). Returns kept flags in scan order.</summary>
     /// <remarks>On the CPU the device path's IoU blocks cost more than the whole greedy scan: they test every pair,
     /// through a dozen tensor passes. Here IoU is computed only from kept boxes to the later boxes of their group,
-    /// eight at a time, with the float32 operations of <see cref="Overlaps"/> in the same order (vector Min/Max carry
+    /// a vector register at a time, with the float32 operations of <see cref="Overlaps"/> in the same order (vector Min/Max carry
     /// NaN as torch.minimum/maximum and clamp do; the threshold compared in float32 as torch's gt does), so both paths
     /// keep the same boxes.</remarks>
     static byte[] ScanOnHost(ReadOnlySpan<float> planes, long[] counts, float threshold)

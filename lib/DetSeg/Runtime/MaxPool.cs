@@ -6,13 +6,13 @@ namespace DetSeg.Runtime;
 
 /// <summary>
 /// A U-Net's <c>MaxPool2d(2)</c> at inference, computed as two pairwise <c>maximum</c>s: rows 2i and 2i+1, then
-/// columns 2j and 2j+1 of that — the same maxima (NaN propagates as in max_pool2d), 10x faster on the CPU.
+/// columns 2j and 2j+1 of that — the same maxima (NaN propagates as in max_pool2d), 5–11x faster on the CPU.
 /// </summary>
 /// <remarks>
-/// libtorch 2.10's CPU max_pool2d on NCHW tensors also writes an int64 index per output and walks each window
-/// element by element; on a [4 x 64 x 256 x 256] map it took 115 ms (float32) where the two maximum passes take 9
-/// (`bench/results/levers-maxpool-nms-2026-12-06.json`), about a tenth of a whole U-Net inference. Only where no gradient is wanted: the
-/// backward of max_pool2d gives a tied window's gradient to its first maximum, maximum's splits it.
+/// libtorch 2.10's CPU max_pool2d on NCHW tensors (which also writes an int64 index per output) took 65 ms in float32
+/// and 60 in bfloat16 on a [4 x 64 x 256 x 256] map, where the two maximum passes take 13 and 6.7
+/// (`bench/results/levers-maxpool-nms-2026-12-06.json`); a whole U-Net inference at 4x3x256 takes 60–90 ms less. Only where no gradient is recorded: max_pool2d's backward gives a tied window's gradient to its first
+/// maximum, maximum's splits it.
 /// </remarks>
 public static class MaxPool
 {
