@@ -11,8 +11,9 @@ namespace DetSeg.Runtime;
 /// <remarks>
 /// libtorch 2.10's CPU max_pool2d on NCHW tensors (which also writes an int64 index per output) took 65 ms in float32
 /// and 60 in bfloat16 on a [4 x 64 x 256 x 256] map, where the two maximum passes take 13 and 6.7
-/// (`bench/results/levers-maxpool-nms-2026-12-06.json`); a whole U-Net inference at 4x3x256 takes 60–90 ms less. Only where no gradient is recorded: max_pool2d's backward gives a tied window's gradient to its first
-/// maximum, maximum's splits it.
+/// (`bench/results/levers-maxpool-nms-2026-12-06.json`); a whole U-Net inference at 4x3x256 takes 60–90 ms less.
+/// Only where no gradient is recorded: max_pool2d's backward gives a tied window's gradient to its first maximum,
+/// maximum's splits it.
 /// </remarks>
 public static class MaxPool
 {
