@@ -73,9 +73,6 @@ public static class BatchedNms
             var change = cat(new[] { starts0, img[1..].ne(img[..^1]).logical_or(lab[1..].ne(lab[..^1])) });
             var group = change.to(int64).cumsum(0).sub(one);                            // [P] group id
             var counts = bincount(group);                                               // [G]
-            var starts = counts.cumsum(0) - counts;
-            using Scalar pS = p;
-            var rank = arange(zero, pS, one, dtype: int64, device: dev) - starts.index(group); // [P] position in its group
             long[] hostCounts = counts.cpu().data<long>().ToArray();
 
             if (hostScan)
@@ -87,6 +84,11 @@ public static class BatchedNms
                 keep.index_put_(tensor(keptHost, dtype: ScalarType.Byte).to(ScalarType.Bool), c);
                 return keep.view(b, n).MoveToOuterDisposeScope();
             }
+
+            // the block path packs each group's boxes by their position in it
+            var starts = counts.cumsum(0) - counts;
+            using Scalar pS = p;
+            var rank = arange(zero, pS, one, dtype: int64, device: dev) - starts.index(group); // [P] position in its group
 
             int g0 = 0; long p0 = 0;
             while (g0 < hostCounts.Length)
